@@ -1,0 +1,1 @@
+"""distgrad: a PyTorch-compatible training framework (placeholder until the core lands)."""
