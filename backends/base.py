@@ -245,7 +245,20 @@ class Backend(Protocol):
         """int64 (N, ndim) coordinates of the non-zero elements, in row-major order."""
     def random(self, op: str, out: View, seed: int, offset: int, a: float, b: float) -> View:
         """Fill out with uniform [a, b) or normal(mean=a, std=b) numbers; see NOTE [ Philox ]."""
-    def synchronize(self) -> None: ...
+    def synchronize(self) -> None:
+        """Block until every queued launch on this device has finished."""
+
+    # Optional. The core (prims.fused) replays the expression primitive by primitive when a backend lacks it.
+    def fused(self, expr: tuple, inputs: Sequence[View], out: View | None = None) -> View:
+        """Evaluate an elementwise expression tree in one kernel; see NOTE [ Fused expressions ]."""
+
+
+# NOTE [ Fused expressions ]
+# An expression is a tree of tuples: ("in", i) reads inputs[i]; ("const", value) is a scalar of the result dtype;
+# (op, a) for op in UNARY_OPS; (op, a, b) for op in BINARY_OPS; ("where", c, a, b); ("cast", dtype_name, a).
+# All inputs have the out shape (broadcast inputs arrive expanded with stride 0). The result dtype is inputs[0]'s
+# unless the root is a comparison (bool) or a cast. Example, relu(a * b + c): ("max", ("add", ("mul", ("in", 0),
+# ("in", 1)), ("in", 2)), ("const", 0.0)). Backends should cache one compiled kernel per (expr, dtypes, ndim).
 
 
 def check_primitive_tables(unary: Sequence[str], binary: Sequence[str]) -> None:
