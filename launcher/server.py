@@ -313,4 +313,4 @@ def run(host: str, port: int, secret: str, curve: bool, conn: Any = None, index:
             server.ps_addrs = conn.recv()
         conn.close()
     server.serve(stop)
-    ctx.destroy(linger=0)
+    ctx.term()  # not destroy(): that would close the ZAP thread's socket under its feet
