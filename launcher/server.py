@@ -131,8 +131,7 @@ class Server:
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             # A well-formed header with wrong fields: tell the sender, count it, keep serving.
             self.drop("malformed", f"{header['op']}: {type(e).__name__}: {e}")
-            kind = "ValueError" if isinstance(e, ValueError) else "RuntimeError"
-            self.reply(ident, header, {"op": "error", "type": kind, "error": f"bad {header['op']!r} request: {e}"})
+            self.error(ident, header, "ValueError", f"bad {header['op']!r} request: {type(e).__name__}: {e}")
 
     def reply(self, ident: bytes, request: dict, header: dict, buffers: list | tuple = ()) -> None:
         self.sock.send_multipart([ident, *wire.pack({**header, "id": request.get("id")}, buffers)], copy=False)
