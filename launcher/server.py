@@ -72,9 +72,9 @@ class Server:
         self.dropped: Counter[str] = Counter()
         self.store: dict[str, bytes] = {}
         self.waiters: list[Waiter] = []
-        self.registered: dict[int, tuple[bytes, int, str]] = {}
+        self.registered: dict[int, tuple[bytes, int, Any]] = {}
         self.world_size = 0
-        self.peers: list[str] | None = None
+        self.peers: list[Any] | None = None
         self.ps_addrs: list[str] = []
         self.last_seen: dict[int, float] = {}
         self.progress: dict[int, int] = {}
@@ -181,7 +181,7 @@ class Server:
         if not 0 <= rank < world_size or rank in known:
             raise ValueError(f"rank {rank} invalid or already registered (world_size={world_size}); check RANK")
         self.world_size = world_size
-        self.registered[rank] = (ident, req.get("id"), str(req["addr"]))
+        self.registered[rank] = (ident, req.get("id"), req["addr"])
         self.last_seen[rank] = time.monotonic()
         self.dead.discard(rank)
         if len(self.registered) == world_size:

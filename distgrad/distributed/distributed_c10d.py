@@ -249,6 +249,6 @@ def _check_rank(name: str, value: int) -> None:
 def _check_op(tensor: Any, op: ReduceOp) -> None:
     if not isinstance(op, ReduceOp):
         raise TypeError(f"op must be a distgrad.distributed.ReduceOp, got {op!r}")
-    dtype = tensor.dtype if isinstance(tensor, np.ndarray) else np.dtype(str(tensor.dtype).replace("distgrad.", ""))
+    dtype = np.dtype(str(tensor.dtype).rsplit(".", 1)[-1])  # numpy's 'float32' and torch-style 'torch.float32'
     if op is ReduceOp.AVG and not np.issubdtype(dtype, np.floating):
         raise ValueError(f"ReduceOp.AVG needs a floating-point tensor, got {dtype}; use SUM and divide")

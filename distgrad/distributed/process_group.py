@@ -5,6 +5,7 @@ import logging
 import os
 import pickle
 import queue
+import secrets
 import socket
 import threading
 import time
@@ -95,12 +96,15 @@ class ProcessGroup:
         wire.start_zap(self.ctx, secret)
         wire.secure_server(self.inbox, secret, curve)
         self.inbox.bind(f"tcp://{local_address(store.host)}:0")
-        addr = self.inbox.last_endpoint.decode()
-        reply, _ = store.request({"op": "rendezvous", "rank": rank, "world_size": world_size, "addr": addr})
+        me = [host_id(), self.inbox.last_endpoint.decode(), f"ipc://@distgrad-{os.getpid()}-{secrets.token_hex(8)}"]
+        self.inbox.bind(me[2])
+        reply, _ = store.request({"op": "rendezvous", "rank": rank, "world_size": world_size, "addr": me})
         self.peer_addrs, self.ps_addrs = reply["peers"], reply["ps"]
+        same_host_ipc = os.environ.get("DISTGRAD_TRANSPORT", "ipc") == "ipc"
         self.out: list[zmq.Socket | None] = [
-            None if p == rank else wire.connect(self.ctx, zmq.PUSH, a, secret, curve, timeout, f"rank {p}'s inbox")
-            for p, a in enumerate(self.peer_addrs)]
+            None if p == rank else wire.connect(self.ctx, zmq.PUSH, ipc if host == me[0] and same_host_ipc else tcp,
+                                                secret, curve, timeout, f"rank {p}'s inbox")
+            for p, (host, tcp, ipc) in enumerate(self.peer_addrs)]
         self.queue: queue.Queue = queue.Queue()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="distgrad-comm", daemon=True)
@@ -350,6 +354,12 @@ def describe(sig: Any) -> str:
     details = [f"{nbytes} bytes" if nbytes is not None else None, dtype and str(np.dtype(dtype)),
                None if arg is None else str(arg), tag or None]
     return f"{name}({', '.join(d for d in details if d)})"
+
+
+def host_id() -> str:
+    """Ranks with equal ids share a kernel and network namespace, so they can talk over abstract unix sockets."""
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f"{f.read().strip()}:{os.stat('/proc/self/ns/net').st_ino}"
 
 
 def local_address(master: str) -> str:
