@@ -252,7 +252,7 @@ class Server:
             value = np.frombuffer(bufs[0].buffer, dtype).reshape(shape).copy()
             self.shards[key] = shard = Shard(value, req["mode"], int(req["world_size"]), int(req["staleness"]))
         self.check_shape("init", key, int(req["rank"]), shard, dtype, shape)
-        self.reply(ident, req, {"op": "ok", "version": shard.version}, [shard.value])
+        self.reply(ident, req, self.describe(shard), [shard.value.copy()])
 
     def check_shape(self, what: str, key: str, rank: int, shard: Shard, dtype: np.dtype, shape: tuple) -> None:
         if (dtype, shape) != (shard.value.dtype, shard.value.shape):
@@ -294,7 +294,12 @@ class Server:
                             if shard.clocks.get(r, 0) < clock - shard.staleness]
             ready = lambda: not slow()
             why = lambda: f"pull of {key!r} by rank {rank} at clock {clock}: ranks {slow()} beyond staleness bound"
-        self.defer(ident, req, ready, lambda: ({"op": "value", "version": shard.version}, [shard.value.copy()]), why)
+        self.defer(ident, req, ready, lambda: (self.describe(shard), [shard.value.copy()]), why)
+
+    @staticmethod
+    def describe(shard: Shard) -> dict:
+        return {"op": "value", "version": shard.version, "dtype": shard.value.dtype.str,
+                "shape": list(shard.value.shape)}
 
 
 def run(host: str, port: int, secret: str, curve: bool, conn: Any = None, index: int = 0,
