@@ -144,7 +144,10 @@ class Server:
         if ready():
             self.reply(ident, request, *answer())
             return
-        deadline = time.monotonic() + float(request.get("timeout", 30.0))
+        timeout = float(request.get("timeout", 30.0))
+        if not 0 <= timeout <= 7 * 86400:  # also rejects NaN
+            raise ValueError(f"timeout must be between 0 and 7 days in seconds, got {timeout}")
+        deadline = time.monotonic() + timeout
         self.waiters.append(Waiter(ident, request.get("id"), deadline, ready, answer, on_timeout))
 
     def flush_waiters(self) -> None:
@@ -197,6 +200,8 @@ class Server:
 
     def on_heartbeat(self, ident: bytes, req: dict, _: list) -> None:
         rank = int(req["rank"])
+        if rank not in self.registered:  # only ranks that joined the rendezvous can later be declared dead
+            raise ValueError(f"heartbeat from rank {rank}, which never registered")
         self.last_seen[rank] = time.monotonic()
         self.progress[rank] = int(req.get("seq", 0))
         if rank in self.dead:
@@ -209,7 +214,8 @@ class Server:
 
     def on_status(self, ident: bytes, req: dict, _: list) -> None:
         self.reply(ident, req, {"op": "status", "progress": self.progress, "dead": sorted(self.dead),
-                                "registered": sorted(self.registered), "dropped": dict(self.dropped)})
+                                "registered": sorted(self.registered), "peers": self.peers, "ps": self.ps_addrs,
+                                "dropped": dict(self.dropped)})
 
     # ---- store (PyTorch's TCPStore semantics: get waits for the key; add counts)
     def on_set(self, ident: bytes, req: dict, bufs: list) -> None:

@@ -249,9 +249,12 @@ def test_server_notices_missing_heartbeats(server):
     ctx = zmq.Context()
     try:
         sock = client(ctx, endpoint)
-        sock.send_multipart(wire.pack({"op": "heartbeat", "rank": 5, "seq": 0}))
-        time.sleep(1.0)
-        assert wire.request(sock, {"op": "status"})[0]["dead"] == [5]
+        sock.send_multipart(wire.pack({"op": "rendezvous", "rank": 1, "world_size": 2, "addr": "x", "id": 0}))
+        sock.send_multipart(wire.pack({"op": "heartbeat", "rank": 1, "seq": 0}))
+        with pytest.raises(ValueError, match="never registered"):  # heartbeats cannot invent ranks
+            wire.request(sock, {"op": "heartbeat", "rank": 7})
+        time.sleep(1.0)  # heartbeat_timeout=0.5
+        assert wire.request(sock, {"op": "status"})[0]["dead"] == [1]
         sock.close()
     finally:
         ctx.destroy(linger=0)

@@ -105,6 +105,9 @@ class ProcessGroup:
             None if p == rank else wire.connect(self.ctx, zmq.PUSH, ipc if host == me[0] and same_host_ipc else tcp,
                                                 secret, curve, timeout, f"rank {p}'s inbox")
             for p, (host, tcp, ipc) in enumerate(self.peer_addrs)]
+        for sock in self.out:
+            if sock is not None:
+                sock.sndtimeo = int(timeout * 1000)  # a send blocks only when the peer stopped reading
         self.queue: queue.Queue = queue.Queue()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="distgrad-comm", daemon=True)
@@ -155,8 +158,12 @@ class ProcessGroup:
     # ---- messaging
     def _send(self, dst: int, header: dict, buffer: Any = None, track: bool = False) -> zmq.MessageTracker | None:
         frames = wire.pack({"src": self.rank, "seq": self.seq, **header}, () if buffer is None else (buffer,))
-        return self.out[dst].send_multipart(frames, copy=buffer is None or buffer.nbytes < zmq.COPY_THRESHOLD,
-                                            track=track)
+        try:
+            return self.out[dst].send_multipart(frames, copy=buffer is None or buffer.nbytes < zmq.COPY_THRESHOLD,
+                                                track=track)
+        except zmq.Again:
+            raise DistBackendError(f"rank {self.rank} could not send to rank {dst} for {self.timeout:.1f} s in "
+                                   f"{describe(self.sig)} (call #{self.seq}): its queue is full; is it alive?") from None
 
     def _abort(self, exc: BaseException) -> None:
         for dst, sock in enumerate(self.out):
