@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
 from distgrad import nn
 
-pytestmark = pytest.mark.skipif(not hasattr(nn, "Module") or not hasattr(nn, "Parameter"),
-                                reason="needs distgrad.nn.Module and nn.Parameter (nn/optim issue), not on main yet")
+needs_module = pytest.mark.skipif(not hasattr(nn, "Module") or not hasattr(nn, "Parameter"),
+                                  reason="needs distgrad.nn.Module and nn.Parameter (nn/optim issue), not on main yet")
 
 LAUNCH = [sys.executable, "-m", "distgrad.launcher.cli"]
 
@@ -61,6 +64,7 @@ def launch(tmp_path, body: str, nproc: int = 2) -> subprocess.CompletedProcess:
                           timeout=60, env={**os.environ, "DISTGRAD_STOP_GRACE": "1"})
 
 
+@needs_module
 def test_n_ranks_match_one_process_with_the_whole_batch(tmp_path):
     r = launch(tmp_path, """
         ddp = DDP(MLP(seed=r), bucket_cap_mb=64 / 2**20)  # 16 floats per bucket: several buckets in flight
@@ -78,6 +82,7 @@ def test_n_ranks_match_one_process_with_the_whole_batch(tmp_path):
     assert r.returncode == 0 and r.stdout.count("PASS") == 3, r.stdout + r.stderr
 
 
+@needs_module
 def test_no_sync_accumulates_then_syncs_the_sum(tmp_path):
     r = launch(tmp_path, """
         ddp, ref = DDP(MLP(seed=r)), MLP(seed=0)
@@ -95,6 +100,7 @@ def test_no_sync_accumulates_then_syncs_the_sum(tmp_path):
     assert r.returncode == 0 and r.stdout.count("PASS") == 2, r.stdout + r.stderr
 
 
+@needs_module
 def test_join_lets_ranks_with_fewer_batches_finish(tmp_path):
     r = launch(tmp_path, """
         ddp = DDP(MLP(seed=r))
@@ -110,12 +116,14 @@ def test_join_lets_ranks_with_fewer_batches_finish(tmp_path):
     assert r.returncode == 0 and r.stdout.count("PASS") == 2, r.stdout + r.stderr
 
 
+@needs_module
 def test_different_models_raise_naming_the_rank_and_parameter(tmp_path):
     r = launch(tmp_path, "DDP(MLP(seed=0, hidden=16 + r))\n")
     assert r.returncode != 0
     assert "rank 1's model differs from rank 0's: expected ('w1', (8, 16), " in r.stderr and "(8, 17)" in r.stderr
 
 
+@needs_module
 def test_unused_parameters_need_find_unused_parameters(tmp_path):
     r = launch(tmp_path, """
         class Branchy(MLP):
@@ -135,3 +143,61 @@ def test_unused_parameters_need_find_unused_parameters(tmp_path):
             print("PASS")
     """)
     assert r.returncode == 0 and r.stdout.count("PASS") == 2, r.stdout + r.stderr
+
+
+def _training_stack_missing() -> str | None:
+    import importlib.util
+
+    import distgrad
+    data = importlib.import_module("distgrad.utils.data")
+    if importlib.util.find_spec("sklearn") is None:
+        return "scikit-learn is not installed (digits data set)"
+    if not hasattr(nn, "Sequential") or not hasattr(distgrad.optim, "SGD") or not hasattr(data, "DistributedSampler"):
+        return "needs nn.Sequential, optim.SGD and utils.data.DistributedSampler (nn/optim and data issues)"
+    return None
+
+
+SCRIPT = str(Path(__file__).parent.parent / "scripts" / "train_ddp.py")
+
+
+@pytest.mark.skipif(_training_stack_missing() is not None, reason=str(_training_stack_missing()))
+def test_restart_resumes_from_the_checkpoint_with_the_same_weights(tmp_path):
+    import distgrad
+    env = {**os.environ, "DISTGRAD_STOP_GRACE": "1"}
+    plain = subprocess.run([*LAUNCH, "--nproc", "2", SCRIPT, "--epochs", "4", "--checkpoint", str(tmp_path / "a.pt")],
+                           check=False, capture_output=True, text=True, timeout=120, env=env)
+    assert plain.returncode == 0, plain.stderr
+    crashed = subprocess.Popen([*LAUNCH, "--nproc", "2", "--max-restarts", "1", SCRIPT, "--epochs", "4",
+                                "--checkpoint", str(tmp_path / "b.pt")], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "b.pt").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        victim = next(pid for pid in _children(crashed.pid) if SCRIPT in _cmdline(pid))
+        os.kill(victim, signal.SIGKILL)  # mid-training, after the first epoch's checkpoint
+        out, err = crashed.communicate(timeout=120)
+    finally:
+        crashed.kill()
+    assert crashed.returncode == 0 and "resumed from" in out and "signal SIGKILL" in err, out + err
+    a, b = (distgrad.load(str(tmp_path / f"{name}.pt"))["model"] for name in "ab")
+    assert all(distgrad.equal(a[k], b[k]) for k in a), "the resumed run ended with other weights"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
