@@ -7,7 +7,7 @@ import math
 import weakref
 from typing import Any, Callable, Iterator
 
-from distgrad import ops
+from distgrad import function, ops
 from distgrad import prims as P
 from distgrad import views as V
 from distgrad.backends.base import DType, View, bool_, contiguous_strides, int64
@@ -79,8 +79,14 @@ def _same_device(a: View, b: View) -> None:
 class Tensor:
     """A multi-dimensional array on a device, with autograd (PyTorch's torch.Tensor)."""
 
-    __slots__ = ("_view", "_requires_grad", "grad", "grad_fn", "_accumulator", "__dict__", "__weakref__")
+    # Only _view is a slot; the autograd fields default to these class attributes, so making a tensor on the hot
+    # path is one attribute write. A tensor that gets a grad or grad_fn stores it in its __dict__.
+    __slots__ = ("_view", "__dict__", "__weakref__")
     __array_priority__ = 1000      # ndarray op Tensor defers to Tensor's reflected operator
+    _requires_grad = False
+    grad: Tensor | None = None
+    grad_fn: Any = None
+    _accumulator: AccumulateGrad | None = None
 
     # ---------------------------------------------------------------------------------------------- construction
 
@@ -88,10 +94,6 @@ class Tensor:
     def _make(v: View) -> Tensor:
         t = _new(Tensor)
         t._view = v
-        t._requires_grad = False
-        t.grad = None
-        t.grad_fn = None
-        t._accumulator = None
         return t
 
     def __init__(self, *args: Any, device: Any = None) -> None:
@@ -102,10 +104,6 @@ class Tensor:
         else:
             src = empty(*args, device=device)
         self._view = src._view
-        self._requires_grad = False
-        self.grad = None
-        self.grad_fn = None
-        self._accumulator = None
 
     # ---------------------------------------------------------------------------------------------- properties
 
@@ -1522,6 +1520,9 @@ class Tensor:
 
     def new_full(self, size: Any, fill_value: Any, **kwargs: Any) -> Tensor:
         return self._new("full", (size, fill_value), kwargs)
+
+
+function._make_tensor = Tensor._make
 
 
 class _RemovableHandle:
