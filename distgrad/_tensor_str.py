@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +24,9 @@ class _PrintOptions:
 
 PRINT_OPTS = _PrintOptions()
 _PROFILES = {
-    "default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
-    "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
-    "full": dict(precision=4, threshold=math.inf, edgeitems=3, linewidth=80),
+    "default": {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80},
+    "short": {"precision": 2, "threshold": 1000, "edgeitems": 2, "linewidth": 80},
+    "full": {"precision": 4, "threshold": math.inf, "edgeitems": 3, "linewidth": 80},
 }
 
 
@@ -62,7 +63,7 @@ class _Formatter:
         shown = flat[np.isfinite(flat) & (flat != 0)].astype(np.float64)
         if shown.size == 0:
             return
-        lo, hi = np.abs(shown).min(), np.abs(shown).max()
+        lo, hi = float(np.abs(shown).min()), float(np.abs(shown).max())
         self.int_mode = bool(np.all(shown == np.ceil(shown)))
         if PRINT_OPTS.sci_mode is None:
             self.sci_mode = bool(hi / lo > 1000.0 or hi > 1.0e8 or lo < 1.0e-4)
@@ -77,7 +78,7 @@ class _Formatter:
             widths = [len(f"{v:.{p}f}") for v in shown.tolist()]
         self.max_width = max(widths)
 
-    def format(self, value: float | int | bool) -> str:
+    def format(self, value: float) -> str:
         if not self.floating:
             text = f"{value}"
         elif self.sci_mode:

@@ -1,7 +1,8 @@
 """PyTorch's named result tuples (`torch.return_types.max` and friends), with PyTorch's repr."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
+from typing import Self
 
 
 class _ReturnType(tuple):
@@ -11,7 +12,7 @@ class _ReturnType(tuple):
     _fields: tuple[str, ...] = ()
     n_fields = n_sequence_fields = 0
 
-    def __new__(cls, sequence: Iterable) -> _ReturnType:
+    def __new__(cls, sequence: Iterable) -> Self:
         items = tuple(sequence)
         if len(items) != len(cls._fields):
             raise TypeError(f"torch.return_types.{cls.__name__}() takes a {len(cls._fields)}-sequence "

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import operator
-from typing import Iterable, SupportsIndex
+from collections.abc import Iterable
+from typing import Self, SupportsIndex
 
 
 class Size(tuple):
@@ -10,7 +11,7 @@ class Size(tuple):
 
     __slots__ = ()
 
-    def __new__(cls, sizes: Iterable[SupportsIndex] = ()) -> Size:
+    def __new__(cls, sizes: Iterable[SupportsIndex] = ()) -> Self:
         dims = []
         for i, d in enumerate(sizes):
             try:
