@@ -514,3 +514,20 @@ def test_return_type_wrong_length_raises_like_pytorch():
 def test_return_type_pickles():
     result = pickle.loads(pickle.dumps(return_types.median((1.5, 2))))
     assert type(result) is return_types.median and result.indices == 2
+
+
+def test_tensor_repr_through_distgrad(capsys):
+    import distgrad as torch
+
+    x = torch.tensor([0.1249, 0.4242, 0.2952, -0.4075, -0.4252, -0.2157], requires_grad=True)
+    assert repr(x) == "tensor([ 0.1249,  0.4242,  0.2952, -0.4075, -0.4252, -0.2157],\n       requires_grad=True)"
+    y = torch.ones(2, 2, requires_grad=True) + 2
+    print(y * y * 3, (y * y * 3).mean())
+    assert capsys.readouterr().out == ("tensor([[27., 27.],\n        [27., 27.]], grad_fn=<MulBackward0>) "
+                                       "tensor(27., grad_fn=<MeanBackward0>)\n")
+    assert repr(torch.ones(2, 3, dtype=torch.int8)) == "tensor([[1, 1, 1],\n        [1, 1, 1]], dtype=torch.int8)"
+    assert repr(torch.zeros(0, 3)) == "tensor([], size=(0, 3))"
+    assert repr(torch.tensor([51.2, 512.0, 0.0512])) == "tensor([5.1200e+01, 5.1200e+02, 5.1200e-02])"
+    torch.set_printoptions(threshold=5)
+    assert repr(torch.arange(10)) == "tensor([0, 1, 2,  ..., 7, 8, 9])"
+    assert str(torch.ones(5, 3).size()) == "torch.Size([5, 3])"
