@@ -98,8 +98,10 @@ class Tensor:
 
     def __init__(self, *args: Any, device: Any = None) -> None:
         """Legacy constructor: Tensor(2, 3) is uninitialised float32, Tensor([1, 2]) / Tensor(ndarray) copies."""
-        from distgrad.creation import empty, tensor
-        if len(args) == 1 and not isinstance(args[0], int):
+        from distgrad.creation import empty, from_numpy, tensor
+        if len(args) == 1 and type(args[0]).__name__ == "ndarray" and args[0].dtype == get_default_dtype().np:
+            src = from_numpy(args[0])          # PyTorch's legacy constructor shares a matching array's memory
+        elif len(args) == 1 and not isinstance(args[0], int):
             src = tensor(args[0], dtype=get_default_dtype(), device=device)
         else:
             src = empty(*args, device=device)

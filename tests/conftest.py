@@ -1,5 +1,4 @@
 """Test configuration: `--device=cpu|opencl:N|all` picks where tests that take the `device` fixture run."""
-import pytest
 
 
 def pytest_addoption(parser):
