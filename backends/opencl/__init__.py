@@ -4,9 +4,9 @@ NOTE [ OpenCL device order ]
 `opencl:N` indexes every device of every platform in one stable order: GPUs first, then accelerators, then CPUs,
 then anything else; ties keep the platform order of the ICD loader and the device order within each platform. A device
 whose type has the CPU bit counts as a CPU even when it reports other bits too (oclgrind reports all of them), so a
-simulator never becomes a `cuda` device. `cuda:N` indexes the GPUs alone, in the same order. `opencl` with no index is
+simulator never becomes a `cuda` device; the oclgrind simulator comes last among CPUs. `cuda:N` indexes the GPUs alone, in the same order. `opencl` with no index is
 the device named by DISTGRAD_OPENCL_DEVICE (an index, or a substring of "platform name device name", case-insensitive),
-else opencl:0.
+else opencl:0. DISTGRAD_OPENCL_OCLGRIND=1 adds the oclgrind simulator as a platform (after the others), for tests.
 
 Importing this module never touches OpenCL; pyopencl is imported and the platforms are listed on first use, so
 `import distgrad` works on machines without any OpenCL driver.
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,9 +70,29 @@ def _import_pyopencl():
     return pyopencl
 
 
+_OCLGRIND_LIBS = ("/usr/lib/oclgrind/liboclgrind-rt-icd.so", "/usr/lib/x86_64-linux-gnu/oclgrind/liboclgrind-rt-icd.so",
+                  "/usr/local/lib/liboclgrind-rt-icd.so")
+
+
+def _add_oclgrind_platform() -> None:
+    """Point the ICD loader at a folder with the system's .icd files plus oclgrind's (Debian ships none for it)."""
+    lib = next((p for p in _OCLGRIND_LIBS if os.path.exists(p)), None)
+    if lib is None or "OCL_ICD_VENDORS" in os.environ:
+        return
+    folder = tempfile.mkdtemp(prefix="distgrad-icd-")
+    system = "/etc/OpenCL/vendors"
+    for name in sorted(os.listdir(system)) if os.path.isdir(system) else []:
+        shutil.copy(os.path.join(system, name), folder)
+    with open(os.path.join(folder, "zz-oclgrind.icd"), "w") as f:   # "zz": listed after the real platforms
+        f.write(lib + "\n")
+    os.environ["OCL_ICD_VENDORS"] = folder
+
+
 @functools.cache
 def _discover() -> tuple[tuple[DeviceInfo, ...], str]:
     """All devices in NOTE [ OpenCL device order ], and why there are none when there are none."""
+    if os.environ.get("DISTGRAD_OPENCL_OCLGRIND") == "1":
+        _add_oclgrind_platform()
     try:
         cl = _import_pyopencl()
     except RuntimeError as e:
@@ -90,7 +112,7 @@ def _discover() -> tuple[tuple[DeviceInfo, ...], str]:
             found.append(DeviceInfo(0, _kind(cl, d.type), d.name.strip(), p.name.strip(), d.vendor.strip(),
                                     d.driver_version.strip(), d.version.strip(), "cl_khr_fp64" in ext,
                                     "cl_khr_fp16" in ext, d.global_mem_size, d.max_compute_units, d))
-    found.sort(key=lambda i: _KIND_RANK[i.kind])  # stable: ties keep platform and device order
+    found.sort(key=lambda i: (_KIND_RANK[i.kind], i.platform == "Oclgrind"))  # stable: ties keep the ICD order
     infos = tuple(DeviceInfo(n, *[getattr(i, f) for f in list(DeviceInfo.__dataclass_fields__)[1:]])
                   for n, i in enumerate(found))
     why = "" if infos else f"OpenCL is not available: the OpenCL platforms list no device; {_INSTALL_HINT}"

@@ -298,6 +298,9 @@ class OpenCLBackend:
         key = ("ew", skeleton, in_dtypes, out.dtype.name, len(shape), classes)
         knl = self._kernels.get(key) or self._kernel(key, lambda: _elementwise_source(
             skeleton, in_dtypes, out.dtype.name, len(shape), classes))
+        if consts:
+            kinds = _expr(skeleton, in_dtypes, out.dtype.name).consts
+            consts = [np.uint8(bool(v)) if d == "bool" else _NP_OF_CTYPE[COMPUTE[d]](v) for (d, _), v in zip(kinds, consts)]
         args = [out.storage.buf, numel,
                 *index_args(shape, [(out.offset, strides[0])] + [(v.offset, s) for v, s in zip(inputs, strides[1:])]),
                 *[v.storage.buf for v in inputs], *consts]
@@ -540,6 +543,11 @@ def _result_dtype(skeleton: tuple, in_dtypes: tuple) -> str:
     return Expr(skeleton, list(in_dtypes)).dtype
 
 
+@functools.lru_cache(maxsize=4096)
+def _expr(skeleton: tuple, in_dtypes: tuple, out_dtype: str) -> Expr:
+    return Expr(skeleton, list(in_dtypes), out_dtype)
+
+
 def _split_consts(expr: tuple) -> tuple[tuple, list]:
     """The expression with constant values blanked (the cache key) and the values in render order."""
     consts: list = []
@@ -556,7 +564,7 @@ def _split_consts(expr: tuple) -> tuple[tuple, list]:
 
 
 def _elementwise_source(skeleton: tuple, in_dtypes: tuple, out_dtype: str, nd: int, classes: tuple) -> tuple:
-    ex = Expr(skeleton, list(in_dtypes), out_dtype)
+    ex = _expr(skeleton, in_dtypes, out_dtype)
     value = store(_final_cast(ex, skeleton, out_dtype), out_dtype)
     names = ["out"] + [f"i{k}" for k in range(len(in_dtypes))]
     params = index_params("", nd, names)
@@ -567,7 +575,7 @@ def _elementwise_source(skeleton: tuple, in_dtypes: tuple, out_dtype: str, nd: i
         PREAMBLE=preamble(ex.dtypes | {out_dtype}), OUT_T=CTYPE[out_dtype], PARAMS=", ".join(params),
         INDEX=index_code("", nd, names, list(classes), "gid"), LOADS=loads, VALUE=value)
     arg_dtypes = [None, np.int64] + [np.int64] * (nd + len(names) * (nd + 1)) + [None] * len(in_dtypes)
-    arg_dtypes += [_NP_OF_CTYPE[COMPUTE[d]] for d, _ in ex.consts]
+    arg_dtypes += [None] * len(ex.consts)   # numpy scalars of the right type, made at launch
     return src, "elementwise", arg_dtypes
 
 
