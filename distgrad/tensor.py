@@ -469,6 +469,8 @@ class Tensor:
         return a, b
 
     def _compare(self, op: str, other: Any, swap: bool = False) -> Tensor:
+        if other is None or isinstance(other, (str, type(Ellipsis))):
+            return NotImplemented          # Python then compares by identity, as PyTorch answers `t == None`
         a, b = self._broadcast(other)
         if swap:
             a, b = b, a
@@ -1483,12 +1485,14 @@ class Tensor:
         return self._write((noise < p).to(self.dtype))
 
     def resize_(self, *sizes: Any) -> Tensor:
-        """Change the shape in place; grows the storage when needed (new elements are uninitialised)."""
+        """Change the shape in place, growing the storage when needed.
+
+        Differs from PyTorch: elements beyond the old storage are zero, not uninitialised memory."""
         shape = _shape_arg(sizes)
         n = _numel(shape)
         v, st = self._view, self._view.storage
         if v.offset + n > st.size:
-            bigger = P.alloc((v.offset + n,), st.dtype, st.backend)
+            bigger = P.full((v.offset + n,), 0, st.dtype, st.backend)
             old = View(st, (st.size,), (1,), 0)
             P.copy(old, out=View(bigger.storage, (st.size,), (1,), 0))
             st = bigger.storage

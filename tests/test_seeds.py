@@ -32,8 +32,6 @@ PLACEHOLDERS = {
     "{...}": r"[^\n]*",
 }
 PENDING = {  # script: what it needs that is not on main yet; strict, so the marker goes as soon as the feature lands
-    "seed000_blitz": "needs distgrad.cuda (issue 2)",
-    "seed004_tensor": "needs distgrad.cuda, and torch.Tensor(ndarray) sharing memory (issue 2)",
     "seed001_training": "needs nn, optim and save/load (issue 4)",
     "seed002_lenet": "needs nn and optim (issue 4)",
     "seed004_nn": "needs nn, optim and save/load (issue 4)",
