@@ -233,6 +233,8 @@ class Backend(Protocol):
         """sum/prod/max/min over axes (non-empty, sorted, non-negative); result dtype = x's dtype."""
     def arg_reduce(self, op: str, x: View, axis: int, keepdim: bool) -> View:
         """argmax/argmin along one axis as int64; ties give the first index."""
+    def argsort(self, x: View, axis: int, descending: bool) -> View:
+        """int64 indices that sort x along axis (ascending ties keep their order)."""
     def scan(self, op: str, x: View, axis: int, out: View | None = None) -> View:
         """cumsum/cumprod along axis; result dtype = x's dtype."""
     def matmul(self, a: View, b: View, out: View | None = None) -> View:

@@ -149,6 +149,10 @@ class CPUBackend:
     def arg_reduce(self, op: str, x: View, axis: int, keepdim: bool) -> View:
         return self._wrap(ARG_REDUCE[op](as_ndarray(x), axis=axis, keepdims=keepdim).astype(np.int64, copy=False))
 
+    def argsort(self, x: View, axis: int, descending: bool) -> View:
+        order = np.argsort(as_ndarray(x), axis=axis, kind="stable")
+        return self._wrap(np.flip(order, axis) if descending else order)
+
     def scan(self, op: str, x: View, axis: int, out: View | None = None) -> View:
         xa = as_ndarray(x)
         if out is None:

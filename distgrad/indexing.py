@@ -1,0 +1,228 @@
+"""Tensor indexing: basic indices (ints, slices, None, Ellipsis) make views; advanced indices (integer tensors or
+lists, bool masks) become one gather (getitem) or one scatter (setitem) at computed flat positions.
+
+NOTE [ Advanced indexing ]
+Basic items are applied first, as a view y, keeping a full slice where each advanced index sits. The advanced index
+tensors are broadcast together to shape B. Their result dims replace the indexed dims in place when those dims are
+adjacent, else they go first (NumPy's rule, which PyTorch follows). The flat position of every result element is
+    base + sum_j index_j * stride_j + sum_r arange(size_r) * stride_r
+over indexed dims j and remaining dims r. When autograd records, y is flattened (contiguous strides, base 0) so the
+backward is a scatter-add into a tensor shaped like y; otherwise the strides and offset of y's storage are used and
+nothing is copied.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from distgrad import ops
+from distgrad import prims as P
+from distgrad import views as V
+from distgrad.backends.base import bool_, contiguous_strides, int64
+from distgrad.function import is_grad_enabled
+from distgrad.tensor import Tensor, broadcast_shapes
+
+
+def _as_index_tensor(item: Any, device: Any) -> Tensor:
+    from distgrad.creation import tensor
+    t = item if isinstance(item, Tensor) else tensor(item, device=device)
+    if t.dtype is not bool_ and t.dtype.is_floating_point:
+        raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+    if t.device != device:
+        t = t.to(device)
+    return t
+
+
+def _plan(x: Tensor, index: Any) -> tuple[tuple, list[tuple[int, Tensor]]]:
+    """Split an index into a basic-view spec (views.index) and [(dim of the view, int64 index tensor)]."""
+    items = list(index) if isinstance(index, tuple) else [index]
+    for i, it in enumerate(items):
+        if isinstance(it, Tensor) and it.ndim == 0 and it.dtype is not bool_:
+            items[i] = int(it.item())
+        elif isinstance(it, (list, Tensor)) or type(it).__module__ == "numpy" and hasattr(it, "shape") and it.shape:
+            items[i] = _as_index_tensor(it, x.device)
+        elif hasattr(it, "__index__") and not isinstance(it, (slice, bool)):
+            items[i] = it.__index__()
+
+    def consumed(it: Any) -> int:
+        if it is None or it is Ellipsis:
+            return 0
+        return it.ndim if isinstance(it, Tensor) and it.dtype is bool_ else 1
+    used = sum(consumed(it) for it in items)
+    if items.count(Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if Ellipsis in items:
+        k = items.index(Ellipsis)
+        items[k:k + 1] = [slice(None)] * (x.ndim - used)
+    elif used > x.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {x.ndim}")
+    shape = x._view.shape
+    spec: list[tuple] = []
+    adv: list[tuple[int, Tensor]] = []
+    d = out_d = 0
+    for it in items:
+        if it is None:
+            spec.append(("new",))
+            out_d += 1
+        elif isinstance(it, bool):
+            raise IndexError("indexing with a Python bool is not supported")
+        elif isinstance(it, int):
+            n = shape[d]
+            if not -n <= it < n:
+                raise IndexError(f"index {it} is out of bounds for dimension {d} with size {n}")
+            spec.append(("int", it % n))
+            d += 1
+        elif isinstance(it, slice):
+            start, stop, step = it.indices(shape[d])
+            if step <= 0:
+                raise ValueError("step must be greater than zero")
+            spec.append(("slice", start, max(0, -(-(stop - start) // step)), step))
+            d += 1
+            out_d += 1
+        elif isinstance(it, Tensor) and it.dtype is bool_:
+            k = it.ndim
+            if tuple(it.shape) != shape[d:d + k]:
+                raise IndexError(f"The shape of the mask {list(it.shape)} at index {d} does not match the shape of "
+                                 f"the indexed tensor {list(shape[d:d + k])} at index {d}")
+            coords = Tensor._make(P.nonzero(it._view))
+            for j in range(k):
+                spec.append(("slice", 0, shape[d + j], 1))
+                adv.append((out_d + j, coords[:, j]))
+            d += k
+            out_d += k
+        elif isinstance(it, Tensor):
+            n = shape[d]
+            if it.numel():
+                lo, hi = int(it.amin().item()), int(it.amax().item())
+                if lo < -n or hi >= n:
+                    raise IndexError(f"index {hi if hi >= n else lo} is out of bounds for dimension {d} with size {n}")
+                if lo < 0:
+                    it = it.where(it >= 0, it + n)
+            spec.append(("slice", 0, n, 1))
+            adv.append((out_d, it.to(int64)))
+            d += 1
+            out_d += 1
+        else:
+            raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are "
+                             f"valid indices (got {type(it).__name__})")
+    return tuple(spec), adv
+
+
+def _is_identity(spec: tuple, shape: tuple[int, ...]) -> bool:
+    return all(it[0] == "slice" and it[1] == 0 and it[2] == n and it[3] == 1 for it, n in zip(spec, shape))
+
+
+def _basic(x: Tensor, spec: tuple) -> Tensor:
+    fn = ops.Select if any(it[0] == "int" for it in spec) else ops.Slice
+    return fn.apply(x, layout=lambda v: V.index(v, spec))
+
+
+def _positions(y_shape: tuple[int, ...], strides: tuple[int, ...], base: int, adv: list[tuple[int, Tensor]],
+               device: Any) -> Tensor:
+    """The flat position of every advanced-indexing result element (NOTE [ Advanced indexing ])."""
+    from distgrad.creation import arange
+    dims = [p for p, _ in adv]
+    batch = tuple(adv[0][1].shape)
+    for _, t in adv[1:]:
+        batch = broadcast_shapes(batch, tuple(t.shape))
+    adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
+    others = [r for r in range(len(y_shape)) if r not in dims]
+    before = [r for r in others if r < dims[0]] if adjacent else []
+    after = [r for r in others if r not in before]
+    nd = len(before) + len(batch) + len(after)
+    lead = len(before)
+    lin = None
+    for p, t in adv:
+        term = t.expand(batch) * strides[p]
+        lin = term if lin is None else lin + term
+    lin = lin.reshape((1,) * lead + batch + (1,) * len(after))
+    if base:
+        lin = lin + base
+    for q, r in enumerate(before + after):
+        pos = q if q < lead else q + len(batch)
+        ar = arange(y_shape[r], device=device) * strides[r]
+        lin = lin + ar.reshape((1,) * pos + (y_shape[r],) + (1,) * (nd - pos - 1))
+    return lin
+
+
+def getitem(x: Tensor, index: Any) -> Tensor:
+    """x[index], PyTorch's semantics."""
+    spec, adv = _plan(x, index)
+    y = x if _is_identity(spec, x._view.shape) and not any(it[0] == "new" for it in spec) and adv else _basic(x, spec)
+    if not adv:
+        return y
+    if is_grad_enabled() and y._requires_grad:
+        flat, strides, base = y.reshape(-1), contiguous_strides(y._view.shape), 0
+    else:
+        flat = Tensor._make(V.flat_storage(y._view))
+        strides, base = y._view.strides, y._view.offset
+    return ops.Take.apply(flat, _positions(y._view.shape, strides, base, adv, x.device))
+
+
+def setitem(x: Tensor, index: Any, value: Any) -> None:
+    """x[index] = value, broadcasting value and casting it to x's dtype."""
+    value = value.to(x.dtype) if isinstance(value, Tensor) else x._operand(value).to(x.dtype)
+    if value.device != x.device:
+        value = value.to(x.device)
+    spec, adv = _plan(x, index)
+    recording = is_grad_enabled() and (x._requires_grad or value._requires_grad)
+    if not adv and not recording:
+        window = V.index(x._view, spec)
+        P.copy(_broadcast_value(value, window.shape)._view, out=window)
+        x._view.storage.version += 1
+        return
+    _put(x, spec, adv, value, accumulate=False, recording=recording)
+
+
+def _broadcast_value(value: Tensor, shape: tuple[int, ...]) -> Tensor:
+    try:
+        return value.expand(shape) if tuple(value.shape) != shape else value
+    except RuntimeError:
+        raise RuntimeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast to "
+                           f"indexing result of shape {list(shape)}") from None
+
+
+def _put(x: Tensor, spec: tuple, adv: list, value: Tensor, accumulate: bool, recording: bool) -> Tensor:
+    """Write (or add) value at the positions x[spec][adv] address; in place on x."""
+    if recording:
+        window = V.index(_LayoutOnly(x._view.shape, contiguous_strides(x._view.shape)), spec)
+        pos = _window_positions(window, adv, x.device)
+        result = ops.IndexPut.apply(x, _broadcast_value(value, tuple(pos.shape)), pos, accumulate=accumulate)
+        return x._write(result)
+    window = V.index(x._view, spec)
+    pos = _window_positions(window, adv, x.device)
+    src = _broadcast_value(value, tuple(pos.shape)).contiguous().reshape(-1)
+    P.scatter("add" if accumulate else "set", V.flat_storage(x._view), 0, pos.reshape(-1)._view, src._view)
+    x._view.storage.version += 1
+    return x
+
+
+def _window_positions(window, adv: list, device: Any) -> Tensor:
+    """Flat storage positions of the elements x[spec][adv] addresses, given the basic window's layout."""
+    if adv:
+        return _positions(window.shape, window.strides, window.offset, adv, device)
+    from distgrad.creation import arange
+    lin = None
+    nd = len(window.shape)
+    for r, (n, st) in enumerate(zip(window.shape, window.strides)):
+        term = (arange(n, device=device) * st).reshape((1,) * r + (n,) + (1,) * (nd - r - 1))
+        lin = term if lin is None else lin + term
+    if lin is None:
+        from distgrad.creation import tensor
+        return tensor(window.offset, device=device)
+    return lin + window.offset
+
+
+class _LayoutOnly:
+    """A stand-in View for layout arithmetic on contiguous coordinates (views.index reads only these fields)."""
+
+    def __init__(self, shape: tuple[int, ...], strides: tuple[int, ...]) -> None:
+        self.shape, self.strides, self.offset, self.storage = shape, strides, 0, None
+
+
+def index_put(x: Tensor, indices: tuple, values: Any, accumulate: bool, inplace: bool) -> Tensor:
+    """x.index_put_(indices, values, accumulate): indices are index tensors for x's leading dims."""
+    target = x if inplace else x.clone()
+    value = values.to(x.dtype) if isinstance(values, Tensor) else x._operand(values).to(x.dtype)
+    spec, adv = _plan(target, tuple(indices))
+    recording = is_grad_enabled() and (target._requires_grad or value._requires_grad)
+    return _put(target, spec, adv, value, accumulate, recording)

@@ -1,0 +1,84 @@
+"""Ops that combine tensors: cat, stack, where, broadcast_tensors."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from distgrad import ops
+from distgrad.backends.base import bool_
+from distgrad.dtypes import promote_types
+from distgrad.tensor import Tensor, _dim, _same_device, broadcast_shapes
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+    """Concatenate along an existing dim (1-D empty tensors are skipped, as PyTorch)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("torch.cat(): expected a non-empty list of Tensors")
+    parts = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    ref = parts[0]
+    if ref.ndim == 0:
+        raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
+    d = _dim(dim, ref.ndim)
+    dtype = ref.dtype
+    for i, t in enumerate(parts):
+        _same_device(ref._view, t._view)
+        dtype = promote_types(dtype, t.dtype)
+        if t.ndim != ref.ndim:
+            raise RuntimeError(f"Tensors must have same number of dimensions: got {ref.ndim} and {t.ndim}")
+        for k in range(ref.ndim):
+            if k != d and t.shape[k] != ref.shape[k]:
+                raise RuntimeError(f"Sizes of tensors must match except in dimension {d}. Expected size "
+                                   f"{ref.shape[k]} but got size {t.shape[k]} for tensor number {i} in the list.")
+    result = ops.Cat.apply(*(t.to(dtype) for t in parts), dim=d)
+    return result if out is None else out.resize_(result.shape).copy_(result)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+    """Join tensors of one shape along a new dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    for i, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at "
+                               f"entry 0 and {list(t.shape)} at entry {i}")
+    d = _dim(dim, tensors[0].ndim + 1)
+    return cat([t.unsqueeze(d) for t in tensors], d, out=out)
+
+
+def hstack(tensors: Sequence[Tensor]) -> Tensor:
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors: Sequence[Tensor]) -> Tensor:
+    return cat([t.reshape(1, -1) if t.ndim == 1 else t for t in tensors], 0)
+
+
+def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
+    """Elementwise choice: input where condition is True, else other; where(condition) is nonzero(as_tuple)."""
+    if input is None and other is None:
+        return condition.nonzero(as_tuple=True)
+    if condition.dtype is not bool_:
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{condition.dtype.legacy_name.replace('Tensor', '')}")
+    ref = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else condition
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        from distgrad.dtypes import result_type
+        ref = condition.new_full((), input, dtype=result_type(input, other))
+    a = input if isinstance(input, Tensor) else ref._operand(input)
+    b = other if isinstance(other, Tensor) else ref._operand(other)
+    a, b = a._broadcast(b)
+    shape = broadcast_shapes(tuple(condition.shape), tuple(a.shape))
+    a, b, c = a.expand(shape), b.expand(shape), condition.expand(shape)
+    _same_device(c._view, a._view)
+    return ops.Where.apply(c, a, b)
+
+
+def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
+    shape: tuple[int, ...] = ()
+    for t in tensors:
+        shape = broadcast_shapes(shape, tuple(t.shape))
+    return tuple(t.expand(shape) for t in tensors)

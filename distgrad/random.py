@@ -1,0 +1,98 @@
+"""Random numbers: Generator (seed plus Philox counter offset), manual_seed, and device-side filling.
+
+Every draw takes a fresh range of Philox blocks from its generator (NOTE [ Philox ] in backends/base.py), so the
+same seed gives the same numbers on every run and every backend, whatever order kernels run in."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from distgrad import prims as P
+from distgrad.backends.base import random_blocks
+
+DEFAULT_SEED = 67280421310721        # PyTorch's default CPU seed
+
+
+class Generator:
+    """A source of random numbers: `manual_seed`, `seed`, `initial_seed`, `get_state`/`set_state`."""
+
+    def __init__(self, device: Any = "cpu") -> None:
+        self.device = device
+        self._seed = DEFAULT_SEED
+        self._offset = 0
+
+    def manual_seed(self, seed: int) -> Generator:
+        seed = int(seed)
+        if not -(1 << 63) <= seed < (1 << 64):
+            raise RuntimeError(f"Overflow when unpacking long long; seed {seed} does not fit in 64 bits")
+        self._seed = seed & ((1 << 64) - 1)
+        self._offset = 0
+        return self
+
+    def seed(self) -> int:
+        """Re-seed from the operating system's entropy and return the new seed."""
+        s = int.from_bytes(os.urandom(8), "little") >> 1
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self):
+        """The state as a uint8 tensor (seed and offset, 8 bytes each, little-endian)."""
+        from distgrad.creation import tensor
+        raw = self._seed.to_bytes(8, "little") + self._offset.to_bytes(8, "little")
+        return tensor(list(raw), dtype=_uint8())
+
+    def set_state(self, state: Any) -> Generator:
+        raw = bytes(int(b) for b in state.tolist())
+        if len(raw) != 16:
+            raise RuntimeError(f"Expected a 16-byte generator state, got {len(raw)} bytes")
+        self._seed, self._offset = int.from_bytes(raw[:8], "little"), int.from_bytes(raw[8:], "little")
+        return self
+
+    def take(self, blocks: int) -> tuple[int, int]:
+        """Reserve `blocks` Philox blocks: returns (seed, first block)."""
+        offset = self._offset
+        self._offset += blocks
+        return self._seed, offset
+
+
+def _uint8():
+    from distgrad.dtypes import uint8
+    return uint8
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the default generator (every device draws from it)."""
+    return default_generator.manual_seed(seed)
+
+
+def seed() -> int:
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_rng_state():
+    return default_generator.get_state()
+
+
+def set_rng_state(state: Any) -> None:
+    default_generator.set_state(state)
+
+
+def fill_random(t: Any, op: str, a: float, b: float, generator: Generator | None = None) -> Any:
+    """Fill t in place with uniform [a, b) or normal(a, b) numbers (Tensor.uniform_ / normal_)."""
+    if not t.dtype.is_floating_point:
+        raise RuntimeError(f"{op}_ expects a floating point tensor, got {t.dtype}")
+    gen = generator or default_generator
+    s, offset = gen.take(random_blocks(op, t.numel(), t.dtype))
+    P.random(op, t._view, s, offset, a, b)
+    t._view.storage.version += 1
+    return t

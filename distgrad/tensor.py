@@ -1,0 +1,1582 @@
+"""Tensor: a View plus autograd fields. Broadcasting, type promotion and composites live here; each differentiable op
+is one Function in ops.py. View ops change metadata only."""
+from __future__ import annotations
+
+import builtins
+import math
+import weakref
+from typing import Any, Callable, Iterator
+
+from distgrad import ops
+from distgrad import prims as P
+from distgrad import views as V
+from distgrad.backends.base import DType, View, bool_, contiguous_strides, int64
+from distgrad.device import as_device, backend_for
+from distgrad.dtypes import BY_NAME, LEGACY, get_default_dtype, promote_types, result_type
+from distgrad.function import AccumulateGrad, is_grad_enabled
+from distgrad.size import Size
+
+_new = object.__new__
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+def _dim(d: int, ndim: int) -> int:
+    """Wrap a possibly negative dim, raising PyTorch's IndexError when out of range."""
+    lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
+    if not isinstance(d, int) or isinstance(d, builtins.bool):
+        raise TypeError(f"dim must be an int, got {type(d).__name__}")
+    if d < lo or d > hi:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {d})")
+    return d % ndim if ndim else 0
+
+
+def _dims(dim: int | tuple[int, ...] | list[int] | None, ndim: int) -> tuple[int, ...]:
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = sorted({_dim(d, ndim) for d in dims}) if ndim else []
+    if ndim and len(out) != len(dims):
+        raise RuntimeError(f"dim {dims} appears multiple times in the list of dims")
+    return tuple(out)
+
+
+def _shape_arg(args: tuple) -> tuple[int, ...]:
+    """Sizes given as f(2, 3), f((2, 3)), f([2, 3]) or f(Size([2, 3]))."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    for s in args:
+        if not isinstance(s, int) or isinstance(s, builtins.bool):
+            raise TypeError(f"expected a sequence of integers as sizes, got {type(s).__name__}")
+    return tuple(int(s) for s in args)
+
+
+def broadcast_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """NumPy-style broadcasting, with PyTorch's error text."""
+    n = max(len(a), len(b))
+    out = []
+    for i in range(n):
+        x = a[i - n + len(a)] if i - n + len(a) >= 0 else 1
+        y = b[i - n + len(b)] if i - n + len(b) >= 0 else 1
+        if x != y and x != 1 and y != 1:
+            raise RuntimeError(f"The size of tensor a ({x}) must match the size of tensor b ({y}) at non-singleton "
+                               f"dimension {i}")
+        out.append(y if x == 1 else x)
+    return tuple(out)
+
+
+def _same_device(a: View, b: View) -> None:
+    if a.storage.backend is not b.storage.backend:
+        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
+                           f"{a.storage.device} and {b.storage.device}!")
+
+
+class Tensor:
+    """A multi-dimensional array on a device, with autograd (PyTorch's torch.Tensor)."""
+
+    __slots__ = ("_view", "_requires_grad", "grad", "grad_fn", "_accumulator", "__dict__", "__weakref__")
+    __array_priority__ = 1000      # ndarray op Tensor defers to Tensor's reflected operator
+
+    # ---------------------------------------------------------------------------------------------- construction
+
+    @staticmethod
+    def _make(v: View) -> Tensor:
+        t = _new(Tensor)
+        t._view = v
+        t._requires_grad = False
+        t.grad = None
+        t.grad_fn = None
+        t._accumulator = None
+        return t
+
+    def __init__(self, *args: Any, device: Any = None) -> None:
+        """Legacy constructor: Tensor(2, 3) is uninitialised float32, Tensor([1, 2]) / Tensor(ndarray) copies."""
+        from distgrad.creation import empty, tensor
+        if len(args) == 1 and not isinstance(args[0], int):
+            src = tensor(args[0], dtype=get_default_dtype(), device=device)
+        else:
+            src = empty(*args, device=device)
+        self._view = src._view
+        self._requires_grad = False
+        self.grad = None
+        self.grad_fn = None
+        self._accumulator = None
+
+    # ---------------------------------------------------------------------------------------------- properties
+
+    @property
+    def shape(self) -> Size:
+        return Size(self._view.shape)
+
+    def size(self, dim: int | None = None) -> Size | int:
+        """The shape, or the size of one dim."""
+        if dim is None:
+            return Size(self._view.shape)
+        return self._view.shape[_dim(dim, len(self._view.shape))]
+
+    @property
+    def dtype(self) -> DType:
+        return self._view.storage.dtype
+
+    @property
+    def device(self):
+        return self._view.storage.backend.device
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def ndim(self) -> int:
+        return len(self._view.shape)
+
+    def dim(self) -> int:
+        return len(self._view.shape)
+
+    ndimension = dim
+
+    def numel(self) -> int:
+        return _numel(self._view.shape)
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
+
+    def stride(self, dim: int | None = None) -> tuple[int, ...] | int:
+        if dim is None:
+            return self._view.strides
+        return self._view.strides[_dim(dim, self.ndim)]
+
+    def storage_offset(self) -> int:
+        return self._view.offset
+
+    def data_ptr(self) -> int:
+        """The address of the first element (cpu), or a stable per-buffer id plus offset on other devices."""
+        buf = self._view.storage.buf
+        base = buf.ctypes.data if hasattr(buf, "ctypes") else id(buf)
+        return base + self._view.offset * self.dtype.itemsize
+
+    def is_contiguous(self, memory_format: Any = None) -> bool:
+        return self._view.is_contiguous()
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    def is_complex(self) -> bool:
+        return False
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if self.grad_fn is not None and not value:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want to use a "
+                               "computed variable in a subgraph that doesn't require differentiation use "
+                               "var_no_grad = var.detach().")
+        if value and not self.dtype.is_floating_point:
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def data(self) -> Tensor:
+        return Tensor._make(self._view)
+
+    @data.setter
+    def data(self, other: Tensor) -> None:
+        self._view = other._view
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> Tensor:
+        return self.transpose(-2, -1)
+
+    # ---------------------------------------------------------------------------------------------- autograd
+
+    def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs: Any = None) -> None:
+        """Accumulate d(self)/d(leaf) into each leaf's .grad (PyTorch's Tensor.backward)."""
+        from distgrad.autograd import backward
+        backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def detach(self) -> Tensor:
+        return Tensor._make(self._view)
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep .grad for this non-leaf tensor after backward."""
+        if self.grad_fn is None:
+            if not self._requires_grad:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            return
+        self.grad_fn._retained = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self.grad_fn is not None and self.grad_fn._retained is not None
+
+    def _graph_node(self):
+        if self.grad_fn is not None:
+            return self.grad_fn
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._accumulator is None:
+            self._accumulator = AccumulateGrad(self)
+        return self._accumulator
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> _RemovableHandle:
+        """Call hook(grad) when this tensor's gradient is computed; a returned tensor replaces the gradient."""
+        hooks = self._graph_node()._hooks
+        hooks.append(hook)
+        return _RemovableHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> _RemovableHandle:
+        """Call hook(tensor) after a leaf's .grad has been updated."""
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        hooks = self._graph_node()._post_hooks
+        hooks.append(hook)
+        return _RemovableHandle(hooks, hook)
+
+    # ---------------------------------------------------------------------------------------------- conversion
+
+    def numpy(self, *, force: bool = False):
+        """An ndarray sharing this tensor's memory (cpu only, as PyTorch)."""
+        if self.device.type != "cpu":
+            if force:
+                return self.cpu().numpy()
+            raise TypeError(f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() to copy the "
+                            "tensor to host memory first.")
+        if self._requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return self._view.storage.backend.to_numpy(self._view)
+
+    def _host(self):
+        """The values as an ndarray on the host (a copy for device tensors)."""
+        return self._view.storage.backend.to_numpy(self._view)
+
+    def __array__(self, dtype: Any = None, copy: Any = None):
+        arr = self._host()
+        return arr if dtype is None else arr.astype(dtype)
+
+    def item(self) -> int | float | bool:
+        n = self.numel()
+        if n != 1:
+            raise RuntimeError(f"a Tensor with {n} elements cannot be converted to Scalar")
+        return self._host().reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self._host().tolist()
+
+    def _scalar(self, kind: type) -> Any:
+        if self.numel() != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return kind(self.item())
+
+    def __float__(self) -> float:
+        return self._scalar(float)
+
+    def __int__(self) -> int:
+        return self._scalar(int)
+
+    def __index__(self) -> int:
+        if self.dtype.is_floating_point or self.dtype is bool_ or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return builtins.bool(self.item())
+
+    def __format__(self, spec: str) -> str:
+        if self.ndim == 0:
+            return self.item().__format__(spec)
+        return builtins.format(repr(self), spec)
+
+    def __len__(self) -> int:
+        if not self._view.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self._view.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if not self._view.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self.select(0, i) for i in range(self._view.shape[0]))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __reduce_ex__(self, protocol: int):
+        # DataLoader workers and multiprocessing pickle tensors as (values, dtype, requires_grad)
+        return (_rebuild, (self.detach().cpu()._host().copy(), self.dtype.name, str(self.device),
+                           self._requires_grad))
+
+    def __repr__(self, *, tensor_contents: Any = None) -> str:
+        from distgrad._tensor_str import tensor_repr
+        suffixes = []
+        if self.grad_fn is not None:
+            suffixes.append(f"grad_fn=<{type(self.grad_fn).__name__}>")
+        elif self._requires_grad:
+            suffixes.append("requires_grad=True")
+        device = None if self.device.type == "cpu" else str(self.device)
+        return tensor_repr(self._host(), self.dtype, device=device, default_dtype=get_default_dtype(),
+                           suffixes=suffixes)
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Move and/or cast: to(device), to(dtype), to(device, dtype), to(other), with copy= and non_blocking=."""
+        dtype, device, copy = kwargs.pop("dtype", None), kwargs.pop("device", None), kwargs.pop("copy", False)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("memory_format", None)
+        if kwargs:
+            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, DType):
+                dtype = a
+            elif isinstance(a, Tensor):
+                dtype, device = a.dtype, a.device
+            elif isinstance(a, builtins.bool) or a is None:
+                continue
+            else:
+                device = a
+        backend = None if device is None else backend_for(as_device(device))
+        if backend is self._view.storage.backend:
+            backend = None
+        if dtype is self.dtype:
+            dtype = None
+        if backend is None and dtype is None:
+            return self.clone() if copy else self
+        if dtype is not None and backend is not None:
+            return ops.ToCopy.apply(self, backend=backend).to(dtype)
+        return ops.ToCopy.apply(self, dtype=dtype, backend=backend)
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self, device: Any = None, non_blocking: bool = False) -> Tensor:
+        return self.to(as_device(device) if isinstance(device, int) else as_device(device or "cuda"))
+
+    def opencl(self, device: Any = None) -> Tensor:
+        return self.to(f"opencl:{device}" if isinstance(device, int) else (device or "opencl"))
+
+    def type(self, dtype: Any = None, non_blocking: bool = False) -> str | Tensor:
+        """With no argument the legacy type name (`torch.FloatTensor`); else a cast to a dtype or legacy type."""
+        if dtype is None:
+            prefix = "torch." if self.device.type == "cpu" else "torch.cuda."
+            return prefix + self.dtype.legacy_name
+        if isinstance(dtype, str):
+            name = dtype.rsplit(".", 1)[-1]
+            if name not in LEGACY:
+                raise ValueError(f"invalid type: '{dtype}'")
+            dtype = LEGACY[name]
+        elif not isinstance(dtype, DType):
+            dtype = getattr(dtype, "dtype", dtype)
+        return self.to(dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def float(self) -> Tensor:
+        return self.to(BY_NAME["float32"])
+
+    def double(self) -> Tensor:
+        return self.to(BY_NAME["float64"])
+
+    def half(self) -> Tensor:
+        return self.to(BY_NAME["float16"])
+
+    def long(self) -> Tensor:
+        return self.to(int64)
+
+    def int(self) -> Tensor:
+        return self.to(BY_NAME["int32"])
+
+    def short(self) -> Tensor:
+        return self.to(BY_NAME["int16"])
+
+    def char(self) -> Tensor:
+        return self.to(BY_NAME["int8"])
+
+    def byte(self) -> Tensor:
+        return self.to(BY_NAME["uint8"])
+
+    def bool(self) -> Tensor:
+        return self.to(bool_)
+
+    # ---------------------------------------------------------------------------------------------- operands
+
+    def _operand(self, other: Any) -> Tensor:
+        """other as a Tensor on self's device (Python scalars become a cached 0-d tensor)."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (int, float)):
+            dtype = result_type((self.dtype, self.ndim), other)
+            return Tensor._make(P.scalar(other, dtype, self._view.storage.backend))
+        from distgrad.creation import tensor
+        return tensor(other, device=self.device)
+
+    def _broadcast(self, other: Any, dtype: DType | None = None) -> tuple[Tensor, Tensor]:
+        """self and other with one dtype (promoted, or `dtype`) and one broadcast shape."""
+        if isinstance(other, Tensor):
+            va, vb = self._view, other._view
+            if va.shape == vb.shape and va.storage.dtype is vb.storage.dtype and dtype in (None, va.storage.dtype):
+                if va.storage.backend is vb.storage.backend:
+                    return self, other
+            _same_device(va, vb)
+            target = dtype or result_type((va.storage.dtype, len(va.shape)), (vb.storage.dtype, len(vb.shape)))
+        elif isinstance(other, (int, float)):
+            target = dtype or result_type((self.dtype, self.ndim), other)
+            b = Tensor._make(V.expand(P.scalar(other, target, self._view.storage.backend), self._view.shape))
+            a = self if self.dtype is target else self.to(target)
+            return a, b
+        else:
+            return self._broadcast(self._operand(other), dtype)
+        a = self if self.dtype is target else self.to(target)
+        b = other if other.dtype is target else other.to(target)
+        shape = broadcast_shapes(a._view.shape, b._view.shape)
+        if a._view.shape != shape:
+            a = ops.Expand.apply(a, shape=shape)
+        if b._view.shape != shape:
+            b = ops.Expand.apply(b, shape=shape)
+        return a, b
+
+    def _float_operands(self, other: Any) -> tuple[Tensor, Tensor]:
+        a, b = self._broadcast(other)
+        if not a.dtype.is_floating_point:
+            return a.to(get_default_dtype()), b.to(get_default_dtype())
+        return a, b
+
+    def _compare(self, op: str, other: Any, swap: bool = False) -> Tensor:
+        a, b = self._broadcast(other)
+        if swap:
+            a, b = b, a
+        return Tensor._make(P.binary(op, a._view, b._view))
+
+    # ---------------------------------------------------------------------------------------------- arithmetic
+
+    def __add__(self, other: Any) -> Tensor:
+        return ops.Add.apply(*self._broadcast(other))
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(*self._broadcast(other))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(*reversed(self._broadcast(other)))
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(*self._broadcast(other))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(*self._float_operands(other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(*reversed(self._float_operands(other)))
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        return self.floor_divide(other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        b, a = self._broadcast(other)
+        return a.floor_divide(b)
+
+    def __mod__(self, other: Any) -> Tensor:
+        return self.remainder(other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        b, a = self._broadcast(other)
+        return a.remainder(b)
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        return self.pow(exponent)
+
+    def __rpow__(self, base: Any) -> Tensor:
+        b, a = self._broadcast(base)
+        return a.pow(b)
+
+    def __matmul__(self, other: Tensor) -> Tensor:
+        return self.matmul(other)
+
+    def __rmatmul__(self, other: Tensor) -> Tensor:
+        return self._operand(other).matmul(self)
+
+    def __neg__(self) -> Tensor:
+        if self.dtype is bool_:
+            raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+                               "invert a mask, use the `~` or `logical_not()` operator instead.")
+        return ops.Neg.apply(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return self.abs()
+
+    def __invert__(self) -> Tensor:
+        if self.dtype is not bool_:
+            raise NotImplementedError("~ is implemented for bool tensors only")
+        return self.logical_not()
+
+    def __and__(self, other: Any) -> Tensor:
+        return self.logical_and(other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return self.logical_or(other)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return self.logical_xor(other)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare("eq", other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare("ne", other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._compare("lt", other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._compare("le", other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._compare("lt", other, swap=True)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._compare("le", other, swap=True)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    less, less_equal, greater, greater_equal, not_equal = lt, le, gt, ge, ne
+
+    def add(self, other: Any, *, alpha: float = 1) -> Tensor:
+        return self + (other * alpha if alpha != 1 else other)
+
+    def sub(self, other: Any, *, alpha: float = 1) -> Tensor:
+        return self - (other * alpha if alpha != 1 else other)
+
+    subtract = sub
+
+    def mul(self, other: Any) -> Tensor:
+        return self * other
+
+    multiply = mul
+
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        if rounding_mode is None:
+            return self / other
+        if rounding_mode == "floor":
+            return self.floor_divide(other)
+        if rounding_mode == "trunc":
+            a, b = self._broadcast(other)
+            if a.dtype.is_floating_point:
+                return (a / b).trunc()
+            return a.sub(a.fmod(b)).floor_divide(b)
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                         f"'{rounding_mode}'")
+
+    divide = true_divide = div
+
+    def floor_divide(self, other: Any) -> Tensor:
+        a, b = self._broadcast(other)
+        if a.dtype.is_floating_point:
+            return (a / b).floor()
+        return Tensor._make(P.binary("floordiv", a._view, b._view))
+
+    def remainder(self, other: Any) -> Tensor:
+        """Python's modulo: the result has the sign of the divisor."""
+        a, b = self._broadcast(other)
+        return a - a.floor_divide(b) * b
+
+    def fmod(self, other: Any) -> Tensor:
+        """C's fmod: the result has the sign of the dividend."""
+        return ops.Fmod.apply(*self._broadcast(other))
+
+    def pow(self, exponent: Any) -> Tensor:
+        a, b = self._broadcast(exponent)
+        if not a.dtype.is_floating_point and isinstance(exponent, (int, float)) and exponent < 0:
+            raise RuntimeError("Integers to negative integer powers are not allowed.")
+        return ops.Pow.apply(a, b)
+
+    def maximum(self, other: Tensor) -> Tensor:
+        return ops.Maximum.apply(*self._broadcast(other))
+
+    def minimum(self, other: Tensor) -> Tensor:
+        return ops.Minimum.apply(*self._broadcast(other))
+
+    def logical_not(self) -> Tensor:
+        return Tensor._make(P.binary("eq", self._view, V.expand(P.scalar(0, self.dtype, self._view.storage.backend),
+                                                                 self._view.shape)))
+
+    def _logical(self, op: str, other: Any) -> Tensor:
+        a, b = self._broadcast(other, dtype=bool_)
+        if a.dtype is not bool_:
+            a, b = a != 0, b != 0
+        return Tensor._make(P.binary(op, a._view, b._view))
+
+    def logical_and(self, other: Any) -> Tensor:
+        return self.bool()._logical("min", other.bool() if isinstance(other, Tensor) else other)
+
+    def logical_or(self, other: Any) -> Tensor:
+        return self.bool()._logical("max", other.bool() if isinstance(other, Tensor) else other)
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return self.bool()._logical("ne", other.bool() if isinstance(other, Tensor) else other)
+
+    # ---------------------------------------------------------------------------------------------- unary
+
+    def _floating(self) -> Tensor:
+        return self if self.dtype.is_floating_point else self.to(get_default_dtype())
+
+    def exp(self) -> Tensor:
+        return ops.Exp.apply(self._floating())
+
+    def log(self) -> Tensor:
+        return ops.Log.apply(self._floating())
+
+    def log2(self) -> Tensor:
+        return self.log() / math.log(2)
+
+    def log10(self) -> Tensor:
+        return self.log() / math.log(10)
+
+    def log1p(self) -> Tensor:
+        return ops.Log1P.apply(self._floating())
+
+    def expm1(self) -> Tensor:
+        return ops.Expm1.apply(self._floating())
+
+    def sqrt(self) -> Tensor:
+        return ops.Sqrt.apply(self._floating())
+
+    def rsqrt(self) -> Tensor:
+        return 1 / self.sqrt()
+
+    def square(self) -> Tensor:
+        return self * self
+
+    def sin(self) -> Tensor:
+        return ops.Sin.apply(self._floating())
+
+    def cos(self) -> Tensor:
+        return ops.Cos.apply(self._floating())
+
+    def tan(self) -> Tensor:
+        return ops.Tan.apply(self._floating())
+
+    def tanh(self) -> Tensor:
+        return ops.Tanh.apply(self._floating())
+
+    def sigmoid(self) -> Tensor:
+        return ops.Sigmoid.apply(self._floating())
+
+    def erf(self) -> Tensor:
+        return ops.Erf.apply(self._floating())
+
+    def reciprocal(self) -> Tensor:
+        return 1 / self
+
+    def abs(self) -> Tensor:
+        return ops.Abs.apply(self)
+
+    absolute = abs
+
+    def sign(self) -> Tensor:
+        return ops.Sign.apply(self)
+
+    def neg(self) -> Tensor:
+        return -self
+
+    negative = neg
+
+    def _rounding(self, fn: type) -> Tensor:
+        return fn.apply(self) if self.dtype.is_floating_point else self.clone()
+
+    def floor(self) -> Tensor:
+        return self._rounding(ops.Floor)
+
+    def ceil(self) -> Tensor:
+        return self._rounding(ops.Ceil)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        if decimals:
+            scale = 10.0 ** decimals
+            return (self * scale).round() / scale
+        return self._rounding(ops.Round)
+
+    def trunc(self) -> Tensor:
+        return self.sign() * self.abs().floor() if self.dtype.is_floating_point else self.clone()
+
+    def frac(self) -> Tensor:
+        return self - self.trunc()
+
+    def relu(self) -> Tensor:
+        return ops.Relu.apply(self)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        if min is None and max is None:
+            raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self
+            if min is not None:
+                out = out.maximum(min)
+            if max is not None:
+                out = out.minimum(max)
+            return out
+        dtype = result_type((self.dtype, self.ndim), *(v for v in (min, max) if v is not None))
+        return ops.Clamp.apply(self.to(dtype), min=min, max=max)
+
+    clip = clamp
+
+    def clamp_min(self, min: Any) -> Tensor:
+        return self.clamp(min=min)
+
+    def clamp_max(self, max: Any) -> Tensor:
+        return self.clamp(max=max)
+
+    def isnan(self) -> Tensor:
+        return self != self
+
+    def isinf(self) -> Tensor:
+        return self.abs() == math.inf if self.dtype.is_floating_point else self.new_zeros(self.shape, dtype=bool_)
+
+    def isfinite(self) -> Tensor:
+        return (self - self) == 0 if self.dtype.is_floating_point else self.new_ones(self.shape, dtype=bool_)
+
+    def where(self, condition: Tensor, other: Any) -> Tensor:
+        from distgrad.joining import where
+        return where(condition, self, other)
+
+    def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
+        if mask.dtype is not bool_:
+            raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+        from distgrad.joining import where
+        value = value.to(self.dtype) if isinstance(value, Tensor) else value
+        return where(mask, value, self).to(self.dtype)
+
+    def softmax(self, dim: int, dtype: DType | None = None) -> Tensor:
+        x = self._floating() if dtype is None else self.to(dtype)
+        return ops.Softmax.apply(x, dim=_dim(dim, max(1, self.ndim)) if self.ndim else 0) if self.ndim else x / x
+
+    def log_softmax(self, dim: int, dtype: DType | None = None) -> Tensor:
+        x = self._floating() if dtype is None else self.to(dtype)
+        return ops.LogSoftmax.apply(x, dim=_dim(dim, self.ndim)) if self.ndim else x - x
+
+    # ---------------------------------------------------------------------------------------------- reductions
+
+    def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
+        x = self.to(dtype) if dtype is not None else self.to(int64) if not self.dtype.is_floating_point else self
+        return ops.Sum.apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
+
+    def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
+        x = self.to(dtype) if dtype is not None else self
+        if not x.dtype.is_floating_point:
+            raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating point or "
+                               f"complex dtype. Got: {x.dtype.legacy_name.replace('Tensor', '')}")
+        return ops.Mean.apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
+
+    def nansum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return self.masked_fill(self.isnan(), 0).sum(dim, keepdim)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
+        x = self.to(dtype) if dtype is not None else self.to(int64) if not self.dtype.is_floating_point else self
+        if dim is None:
+            return ops.Prod.apply(x, axes=tuple(range(x.ndim)), keepdim=False) if x.ndim else x.clone()
+        return ops.Prod.apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim) if x.ndim else x.clone()
+
+    def _check_nonempty(self, name: str, dims: tuple[int, ...]) -> None:
+        if any(self._view.shape[d] == 0 for d in dims) or (not dims and self.numel() == 0):
+            raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+                             "reduction dim with the 'dim' argument.")
+
+    def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        dims = _dims(dim if dim != () else None, self.ndim)
+        self._check_nonempty("amax", dims)
+        return ops.Amax.apply(self, axes=dims, keepdim=keepdim) if dims else self.clone()
+
+    def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
+        dims = _dims(dim if dim != () else None, self.ndim)
+        self._check_nonempty("amin", dims)
+        return ops.Amin.apply(self, axes=dims, keepdim=keepdim) if dims else self.clone()
+
+    def _extreme(self, name: str, dim: Any, keepdim: bool, other: Any) -> Any:
+        from distgrad import return_types
+        if isinstance(dim, Tensor):
+            return self.maximum(dim) if name == "max" else self.minimum(dim)
+        if dim is None:
+            return self.amax() if name == "max" else self.amin()
+        d = _dim(dim, self.ndim)
+        if not self.ndim:
+            return getattr(return_types, name)((self.clone(), self.new_zeros((), dtype=int64)))
+        self._check_nonempty(name, (d,))
+        index = Tensor._make(P.arg_reduce("arg" + name, self._view, d, keepdim=True))
+        values = ops.Gather.apply(self, index, dim=d)
+        if not keepdim:
+            values, index = values.squeeze(d), index.squeeze(d)
+        return getattr(return_types, name)((values, index))
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        """max() of all elements, max(dim) as (values, indices), or max(other) elementwise."""
+        return self._extreme("max", dim, keepdim, None)
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return self._extreme("min", dim, keepdim, None)
+
+    def _arg(self, op: str, dim: int | None, keepdim: bool) -> Tensor:
+        if dim is None:
+            self._check_nonempty(op, ())
+            return Tensor._make(P.arg_reduce(op, self.reshape(-1)._view, 0, False))
+        d = _dim(dim, self.ndim)
+        if not self.ndim:
+            return self.new_zeros((), dtype=int64)
+        return Tensor._make(P.arg_reduce(op, self._view, d, keepdim))
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return self._arg("argmax", dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return self._arg("argmin", dim, keepdim)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        if not self.ndim:
+            return self.new_zeros((), dtype=int64)
+        return Tensor._make(P.argsort(self._view, _dim(dim, self.ndim), descending))
+
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        from distgrad import return_types
+        index = self.argsort(dim, descending)
+        return return_types.sort((self.gather(dim, index) if self.ndim else self.clone(), index))
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        from distgrad import return_types
+        values, index = self.sort(dim, descending=largest)
+        return return_types.topk((values.narrow(dim, 0, k), index.narrow(dim, 0, k)))
+
+    def _scan(self, fn: type, dim: int, dtype: DType | None) -> Tensor:
+        x = self.to(dtype) if dtype is not None else self.to(int64) if not self.dtype.is_floating_point else self
+        return fn.apply(x, axis=_dim(dim, x.ndim)) if x.ndim else x.clone()
+
+    def cumsum(self, dim: int, *, dtype: DType | None = None) -> Tensor:
+        return self._scan(ops.Cumsum, dim, dtype)
+
+    def cumprod(self, dim: int, *, dtype: DType | None = None) -> Tensor:
+        return self._scan(ops.Cumprod, dim, dtype)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: DType | None = None) -> Tensor:
+        x = (self.to(dtype) if dtype is not None else self)._floating()
+        dims = _dims(dim, x.ndim)
+        if p in ("fro", 2, 2.0):
+            return ops.Norm.apply(x, axes=dims, keepdim=keepdim) if dims else x.abs()
+        if p in (math.inf, "inf"):
+            return x.abs().amax(dims, keepdim) if dims else x.abs()
+        if p in (-math.inf,):
+            return x.abs().amin(dims, keepdim) if dims else x.abs()
+        if p == 1:
+            return x.abs().sum(dims, keepdim)
+        if p == 0:
+            return (x != 0).to(x.dtype).sum(dims, keepdim)
+        return (x.abs() ** p).sum(dims, keepdim) ** (1.0 / p)
+
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: int | None = None) -> Tensor:
+        """Variance with Bessel's correction by default (correction=1), as PyTorch."""
+        if correction is None:
+            correction = 0 if unbiased is False else 1
+        x = self._floating()
+        dims = _dims(dim, x.ndim)
+        n = _numel(tuple(x._view.shape[d] for d in dims))
+        centered = x - x.mean(dims, keepdim=True)
+        return (centered * centered).sum(dims, keepdim) / max(0, n - correction)
+
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: int | None = None) -> Tensor:
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+        x = self._floating()
+        dims = _dims(dim, x.ndim)
+        if not dims:
+            return x.clone()
+        m = x.detach().amax(dims, keepdim=True)
+        m = m.masked_fill(m.isinf(), 0)
+        out = (x - m).exp().sum(dims, keepdim=True).log() + m
+        return out if keepdim else out.squeeze(dims)
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        b = self if self.dtype is bool_ else self != 0
+        if not b.ndim:
+            return b.clone()
+        return Tensor._make(P.reduce("min", b._view, _dims(dim, b.ndim), keepdim)) if b.numel() else \
+            self.new_ones(() if dim is None else b.sum(dim, keepdim).shape, dtype=bool_)
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        b = self if self.dtype is bool_ else self != 0
+        if not b.ndim:
+            return b.clone()
+        return Tensor._make(P.reduce("max", b._view, _dims(dim, b.ndim), keepdim)) if b.numel() else \
+            self.new_zeros(() if dim is None else b.sum(dim, keepdim).shape, dtype=bool_)
+
+    def count_nonzero(self, dim: Any = None) -> Tensor:
+        return (self != 0).sum(dim)
+
+    def allclose(self, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+        return builtins.bool(self.isclose(other, rtol, atol, equal_nan).all())
+
+    def isclose(self, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+        a, b = self._broadcast(other)
+        close = (a - b).abs() <= atol + rtol * b.abs()
+        close = close | (a == b)
+        return close | (a.isnan() & b.isnan()) if equal_nan else close
+
+    def equal(self, other: Tensor) -> bool:
+        return self.shape == other.shape and builtins.bool((self == other).all())
+
+    # ---------------------------------------------------------------------------------------------- linear algebra
+
+    def _check_matmul_dtype(self, other: Tensor, name: str) -> None:
+        _same_device(self._view, other._view)
+        if self.dtype is not other.dtype:
+            raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {self.dtype} != {other.dtype}")
+
+    def mm(self, mat2: Tensor) -> Tensor:
+        if self.ndim != 2 or mat2.ndim != 2:
+            raise RuntimeError(f"{'self' if self.ndim != 2 else 'mat2'} must be a matrix")
+        if self._view.shape[1] != mat2._view.shape[0]:
+            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({self.shape[0]}x{self.shape[1]} and "
+                               f"{mat2.shape[0]}x{mat2.shape[1]})")
+        self._check_matmul_dtype(mat2, "mm")
+        return ops.Mm.apply(self, mat2)
+
+    def bmm(self, mat2: Tensor) -> Tensor:
+        if self.ndim != 3 or mat2.ndim != 3:
+            raise RuntimeError(f"batch1 must be a 3D tensor" if self.ndim != 3 else "batch2 must be a 3D tensor")
+        a, b = self._view.shape, mat2._view.shape
+        if a[0] != b[0] or a[2] != b[1]:
+            raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: [{a[0]}, {a[2]}] but "
+                               f"got: [{b[0]}, {b[1]}].")
+        self._check_matmul_dtype(mat2, "bmm")
+        return ops.Bmm.apply(self, mat2)
+
+    def addmm(self, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
+        """beta * self + alpha * (mat1 @ mat2)."""
+        if beta != 1 or alpha != 1:
+            return self * beta + (mat1.mm(mat2) * alpha)
+        if mat1.ndim != 2 or mat2.ndim != 2 or mat1.shape[1] != mat2.shape[0]:
+            return self + mat1.mm(mat2)        # mm raises PyTorch's error for the bad shapes
+        broadcast_shapes(self._view.shape, (mat1.shape[0], mat2.shape[1]))
+        self._check_matmul_dtype(mat1, "addmm")
+        if self.dtype is not mat1.dtype:
+            raise RuntimeError(f"self and mat2 must have the same dtype, but got {self.dtype} and {mat1.dtype}")
+        return ops.Addmm.apply(self, mat1, mat2)
+
+    def dot(self, other: Tensor) -> Tensor:
+        if self.ndim != 1 or other.ndim != 1:
+            raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
+        if self.numel() != other.numel():
+            raise RuntimeError("inconsistent tensor size, expected tensor [{}] and src [{}] to have the same number "
+                               "of elements, but got {} and {} elements respectively".format(
+                                   self.numel(), other.numel(), self.numel(), other.numel()))
+        self._check_matmul_dtype(other, "dot")
+        return ops.Dot.apply(self, other)
+
+    inner = dot
+
+    def outer(self, other: Tensor) -> Tensor:
+        return self.unsqueeze(1) * other.unsqueeze(0)
+
+    ger = outer
+
+    def matmul(self, other: Tensor) -> Tensor:
+        """PyTorch's matmul: dot, mm, matrix-vector, and batched with broadcast batch dims."""
+        if not isinstance(other, Tensor):
+            raise TypeError(f"matmul(): argument 'other' must be Tensor, not {type(other).__name__}")
+        a, b = self, other
+        if a.ndim == 0 or b.ndim == 0:
+            raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
+                               f"{b.ndim}D")
+        if a.ndim == 1 and b.ndim == 1:
+            return a.dot(b)
+        if a.ndim <= 2 and b.ndim <= 2:
+            a2 = a.unsqueeze(0) if a.ndim == 1 else a
+            b2 = b.unsqueeze(1) if b.ndim == 1 else b
+            if a2.shape[1] != b2.shape[0]:
+                raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({a2.shape[0]}x{a2.shape[1]} and "
+                                   f"{b2.shape[0]}x{b2.shape[1]})")
+            out = a2.mm(b2)
+            return out.squeeze(0) if a.ndim == 1 else out.squeeze(1) if b.ndim == 1 else out
+        a3 = a.unsqueeze(0) if a.ndim == 1 else a
+        b3 = b.unsqueeze(1) if b.ndim == 1 else b
+        if a3.shape[-1] != b3.shape[-2]:
+            raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                               f"[{a3.shape[-1]}, {b3.shape[-2]}] but got: [{b3.shape[-2]}, {b3.shape[-1]}].")
+        batch = broadcast_shapes(a3.shape[:-2], b3.shape[:-2])
+        nb = _numel(batch)
+        x = a3.expand(*batch, *a3.shape[-2:]).reshape(nb, *a3.shape[-2:])
+        y = b3.expand(*batch, *b3.shape[-2:]).reshape(nb, *b3.shape[-2:])
+        out = x.bmm(y).reshape(*batch, a3.shape[-2], b3.shape[-1])
+        if a.ndim == 1:
+            out = out.squeeze(-2)
+        if b.ndim == 1:
+            out = out.squeeze(-1)
+        return out
+
+    def trace(self) -> Tensor:
+        if self.ndim != 2:
+            raise RuntimeError("trace: expected a matrix, but got tensor with dim " + str(self.ndim))
+        return self.diagonal().sum()
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        d1, d2 = _dim(dim1, self.ndim), _dim(dim2, self.ndim)
+        if d1 == d2:
+            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        return ops.Diagonal.apply(self, layout=lambda v: V.diagonal(v, offset, d1, d2))
+
+    def diag(self, diagonal: int = 0) -> Tensor:
+        """The diagonal of a matrix, or a matrix with the vector on its diagonal."""
+        if self.ndim == 2:
+            return self.diagonal(diagonal)
+        if self.ndim != 1:
+            raise RuntimeError("diag(): Supports 1D or 2D tensors. Got " + f"{self.ndim}D")
+        n = self.shape[0] + abs(diagonal)
+        return _diag_embed(self, self.new_zeros((n, n)), diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return self.masked_fill(_tri_mask(self, diagonal, upper=False), 0)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return self.masked_fill(_tri_mask(self, diagonal, upper=True), 0)
+
+    # ---------------------------------------------------------------------------------------------- shape
+
+    def _resolve(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        n = self.numel()
+        if shape.count(-1) > 1:
+            raise RuntimeError("only one dimension can be inferred")
+        known = _numel(tuple(s for s in shape if s != -1))
+        if -1 in shape:
+            if known == 0 or n % known:
+                raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {n}")
+            shape = tuple(n // known if s == -1 else s for s in shape)
+        elif known != n or any(s < 0 for s in shape):
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {n}")
+        return shape
+
+    def view(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], DType):
+            raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
+        shape = self._resolve(_shape_arg(shape))
+        if V.reshape(self._view, shape) is None:
+            raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one "
+                               "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
+        return ops.Reshape.apply(self, shape=shape)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        shape = self._resolve(_shape_arg(shape))
+        return self if shape == self._view.shape else ops.Reshape.apply(self, shape=shape)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return self.view(other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
+
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        return self if self._view.is_contiguous() else self.clone()
+
+    def clone(self, memory_format: Any = None) -> Tensor:
+        return ops.Clone.apply(self)
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        dims = _dims(dim, self.ndim) if self.ndim else ()
+        shape = tuple(s for d, s in enumerate(self._view.shape) if not (d in dims and s == 1))
+        return self if shape == self._view.shape else ops.Squeeze.apply(self, shape=shape)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        d = _dim(dim, self.ndim + 1)
+        return ops.Unsqueeze.apply(self, shape=self._view.shape[:d] + (1,) + self._view.shape[d:])
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if not self.ndim:
+            return self.reshape(1)
+        s, e = _dim(start_dim, self.ndim), _dim(end_dim, self.ndim)
+        if s > e:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        shape = self._view.shape
+        return self.reshape(shape[:s] + (_numel(shape[s:e + 1]),) + shape[e + 1:])
+
+    def ravel(self) -> Tensor:
+        return self.reshape(-1)
+
+    def unflatten(self, dim: int, sizes: Any) -> Tensor:
+        d = _dim(dim, self.ndim)
+        sizes = tuple(sizes)
+        n = self._view.shape[d]
+        if -1 in sizes:
+            known = _numel(tuple(s for s in sizes if s != -1))
+            sizes = tuple(n // known if s == -1 else s for s in sizes)
+        if _numel(sizes) != n:
+            raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
+                               f"({n}) in the input tensor")
+        return self.reshape(self._view.shape[:d] + sizes + self._view.shape[d + 1:])
+
+    def permute(self, *dims: Any) -> Tensor:
+        dims = tuple(_dim(d, self.ndim) for d in _shape_arg(dims))
+        if sorted(dims) != list(range(self.ndim)):
+            raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
+                               f"length of the desired ordering of dimensions i.e. input.dim() = {self.ndim} is not "
+                               f"equal to len(dims) = {len(dims)}" if len(dims) != self.ndim else
+                               "permute(): duplicate dims are not allowed.")
+        return ops.Permute.apply(self, dims=dims)
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        if not self.ndim:
+            return self
+        d0, d1 = _dim(dim0, self.ndim), _dim(dim1, self.ndim)
+        dims = list(range(self.ndim))
+        dims[d0], dims[d1] = d1, d0
+        return ops.Transpose.apply(self, dims=tuple(dims))
+
+    swapaxes = swapdims = transpose
+
+    def t(self) -> Tensor:
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return self.transpose(0, 1) if self.ndim == 2 else self
+
+    def t_(self) -> Tensor:
+        return self._set_layout(self.t())
+
+    def transpose_(self, dim0: int, dim1: int) -> Tensor:
+        return self._set_layout(self.transpose(dim0, dim1))
+
+    def _set_layout(self, other: Tensor) -> Tensor:
+        self._view, self.grad_fn = other._view, other.grad_fn if self.grad_fn is not None else None
+        return self
+
+    def movedim(self, source: int, destination: int) -> Tensor:
+        s, d = _dim(source, self.ndim), _dim(destination, self.ndim)
+        order = [i for i in range(self.ndim) if i != s]
+        order.insert(d, s)
+        return self.permute(*order)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise RuntimeError(f"expand(torch.{self.dtype.legacy_name}{{{list(self.shape)}}}, size={list(sizes)}): "
+                               "the number of sizes provided (" + str(len(sizes)) + ") must be greater or equal to "
+                               "the number of dimensions in the tensor (" + str(self.ndim) + ")")
+        pad = len(sizes) - self.ndim
+        shape = []
+        for i, s in enumerate(sizes):
+            old = self._view.shape[i - pad] if i >= pad else None
+            if s == -1:
+                if old is None:
+                    raise RuntimeError(f"The expanded size of the tensor (-1) isn't allowed in a leading, "
+                                       f"non-existing dimension {i}")
+                s = old
+            elif old is not None and old != 1 and old != s:
+                raise RuntimeError(f"The expanded size of the tensor ({s}) must match the existing size ({old}) at "
+                                   f"non-singleton dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: "
+                                   f"{list(self.shape)}")
+            shape.append(s)
+        shape = tuple(shape)
+        return self if shape == self._view.shape else ops.Expand.apply(self, shape=shape)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(other.shape)
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        return self.expand(_shape_arg((shape,)))
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        d = _dim(dim, self.ndim)
+        n = self._view.shape[d]
+        if start < 0:
+            start += n
+        if start < 0 or length < 0 or start + length > n:
+            raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+        spec = (("slice", 0, s, 1) for s in self._view.shape[:d])
+        spec = tuple(spec) + (("slice", start, length, 1),)
+        return ops.Slice.apply(self, layout=lambda v: V.index(v, spec))
+
+    def select(self, dim: int, index: int) -> Tensor:
+        d = _dim(dim, self.ndim)
+        n = self._view.shape[d]
+        if not -n <= index < n:
+            raise IndexError(f"select(): index {index} out of range for tensor of size {list(self.shape)} at "
+                             f"dimension {d}")
+        spec = tuple(("slice", 0, s, 1) for s in self._view.shape[:d]) + (("int", index % n),)
+        return ops.Select.apply(self, layout=lambda v: V.index(v, spec))
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        d = _dim(dim, self.ndim)
+        return tuple(self.select(d, i) for i in range(self._view.shape[d]))
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        d = _dim(dim, self.ndim)
+        n = self._view.shape[d]
+        if isinstance(split_size, int):
+            if split_size <= 0 and n:
+                raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {n}")
+            sizes = [min(split_size, n - i) for i in range(0, n, split_size)] if n else [0]
+        else:
+            sizes = list(split_size)
+            if builtins.sum(sizes) != n:
+                raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size "
+                                   f"at dimension {d}), but got split_sizes={sizes}")
+        out, start = [], 0
+        for s in sizes:
+            out.append(self.narrow(d, start, s))
+            start += s
+        return tuple(out)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        if chunks <= 0:
+            raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
+        n = self._view.shape[_dim(dim, self.ndim)]
+        return self.split(max(1, -(-n // chunks)), dim)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        reps = _shape_arg(sizes)
+        if len(reps) < self.ndim:
+            raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of "
+                               "tensor")
+        shape = (1,) * (len(reps) - self.ndim) + self._view.shape
+        x = self.reshape(tuple(d for s in shape for d in (1, s)))
+        x = x.expand(tuple(d for r, s in zip(reps, shape) for d in (r, s)))
+        return x.reshape(tuple(r * s for r, s in zip(reps, shape)))
+
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        d = _dim(dimension, max(1, self.ndim))
+        if size > self._view.shape[d]:
+            raise RuntimeError(f"maximum size for tensor at dimension {d} is {self._view.shape[d]} but size is {size}")
+        return ops.Unfold.apply(self, layout=lambda v: V.unfold(v, d, size, step), overlapping=step < size)
+
+    def flip(self, *dims: Any) -> Tensor:
+        out = self
+        for d in _dims(_shape_arg(dims), self.ndim):
+            n = self._view.shape[d]
+            from distgrad.creation import arange
+            out = out.index_select(d, arange(n - 1, -1, -1, device=self.device))
+        return out
+
+    # ---------------------------------------------------------------------------------------------- indexing
+
+    def __getitem__(self, index: Any) -> Tensor:
+        from distgrad.indexing import getitem
+        return getitem(self, index)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        from distgrad.indexing import setitem
+        setitem(self, index, value)
+
+    def gather(self, dim: int, index: Tensor) -> Tensor:
+        d = _dim(dim, self.ndim)
+        _check_index_tensor(self, index, d, "gather")
+        return ops.Gather.apply(self, index, dim=d)
+
+    def scatter(self, dim: int, index: Tensor, src: Any, *, reduce: str | None = None) -> Tensor:
+        return self._scatter(dim, index, src, "add" if reduce == "add" else "set")
+
+    def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        return self._scatter(dim, index, src, "add")
+
+    def _scatter(self, dim: int, index: Tensor, src: Any, mode: str) -> Tensor:
+        d = _dim(dim, self.ndim)
+        _check_index_tensor(self, index, d, "scatter")
+        if not isinstance(src, Tensor):
+            src = self.new_full(index.shape, src)
+        return ops.Scatter.apply(self, index, src.to(self.dtype), dim=d, mode=mode)
+
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
+        d = _dim(dim, max(1, self.ndim))
+        if index.ndim > 1:
+            raise IndexError("index_select(): Index is supposed to be a vector")
+        return self[(slice(None),) * d + (index.reshape(-1),)]
+
+    def masked_select(self, mask: Tensor) -> Tensor:
+        a, m = self._broadcast(mask) if mask.shape != self.shape else (self, mask)
+        if m.dtype is not bool_:
+            raise RuntimeError(f"masked_select: expected BoolTensor for mask")
+        return a[m.to(bool_) if m.dtype is not bool_ else m]
+
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        idx = Tensor._make(P.nonzero(self._view))
+        return tuple(idx[:, i] for i in range(self.ndim)) if as_tuple else idx
+
+    def argwhere(self) -> Tensor:
+        return self.nonzero()
+
+    # ---------------------------------------------------------------------------------------------- in-place
+
+    def _write(self, result: Tensor) -> Tensor:
+        """Make result this tensor's new value in place (the slow, general path; autograd rebases onto it)."""
+        if self._requires_grad and self.grad_fn is None and is_grad_enabled():
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        if result._view.shape != self._view.shape:
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(result.shape)}")
+        if result.dtype is not self.dtype and promote_types(result.dtype, self.dtype) is not self.dtype:
+            if not (result.dtype.is_floating_point and self.dtype.is_floating_point):
+                raise RuntimeError(f"result type {result.dtype.legacy_name.replace('Tensor', '')} can't be cast to "
+                                   f"the desired output type {self.dtype.legacy_name.replace('Tensor', '')}")
+        P.copy(result._view, out=self._view)
+        self._view.storage.version += 1
+        if result.grad_fn is not None and is_grad_enabled():
+            self.grad_fn = result.grad_fn
+            self._requires_grad = True
+        return self
+
+    def _inplace_binary(self, op: str, other: Any, fallback: Callable[[], Tensor]) -> Tensor:
+        """self = self (op) other, straight into self's memory when nothing needs recording."""
+        if is_grad_enabled() and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
+            return self._write(fallback())
+        a, b = self._broadcast(other)
+        if a is not self or a._view.shape != self._view.shape or b.dtype is not self.dtype:
+            return self._write(fallback())
+        P.binary(op, self._view, b._view, out=self._view)
+        self._view.storage.version += 1
+        return self
+
+    def add_(self, other: Any, *, alpha: float = 1) -> Tensor:
+        if alpha != 1:
+            other = other * alpha
+        return self._inplace_binary("add", other, lambda: self + other)
+
+    def sub_(self, other: Any, *, alpha: float = 1) -> Tensor:
+        if alpha != 1:
+            other = other * alpha
+        return self._inplace_binary("sub", other, lambda: self - other)
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._inplace_binary("mul", other, lambda: self * other)
+
+    def div_(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        if rounding_mode is None and self.dtype.is_floating_point:
+            return self._inplace_binary("div", other, lambda: self / other)
+        return self._write(self.div(other, rounding_mode=rounding_mode))
+
+    def pow_(self, exponent: Any) -> Tensor:
+        return self._write(self.pow(exponent))
+
+    def addcmul_(self, t1: Tensor, t2: Tensor, *, value: float = 1) -> Tensor:
+        return self.add_(t1 * t2 * value if value != 1 else t1 * t2)
+
+    def addcdiv_(self, t1: Tensor, t2: Tensor, *, value: float = 1) -> Tensor:
+        return self.add_(t1 / t2 * value if value != 1 else t1 / t2)
+
+    def lerp_(self, end: Tensor, weight: float) -> Tensor:
+        return self.add_((end - self) * weight)
+
+    def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
+        """Copy src (broadcast, cast, moved across devices) into self."""
+        src = self._operand(src)
+        if src.device != self.device:
+            src = src.to(self.device)
+        src = src.expand(self.shape) if src.shape != self.shape else src
+        if is_grad_enabled() and (src._requires_grad or self._requires_grad):
+            return self._write(src.to(self.dtype) + 0 if src.dtype is self.dtype else src.to(self.dtype))
+        P.copy(src._view, out=self._view)
+        self._view.storage.version += 1
+        return self
+
+    def fill_(self, value: Any) -> Tensor:
+        if isinstance(value, Tensor):
+            value = value.item()
+        if is_grad_enabled() and self._requires_grad:
+            return self._write(self.new_full(self.shape, value) + self * 0)
+        P.fill(self._view, value)
+        self._view.storage.version += 1
+        return self
+
+    def zero_(self) -> Tensor:
+        return self.fill_(0)
+
+    def _unary_(self, method: Callable[[Tensor], Tensor]) -> Tensor:
+        return self._write(method(self))
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        return self._write(self.clamp(min, max))
+
+    clip_ = clamp_
+
+    def neg_(self) -> Tensor:
+        return self._unary_(Tensor.neg)
+
+    def abs_(self) -> Tensor:
+        return self._unary_(Tensor.abs)
+
+    def exp_(self) -> Tensor:
+        return self._unary_(Tensor.exp)
+
+    def log_(self) -> Tensor:
+        return self._unary_(Tensor.log)
+
+    def sqrt_(self) -> Tensor:
+        return self._unary_(Tensor.sqrt)
+
+    def relu_(self) -> Tensor:
+        return self._unary_(Tensor.relu)
+
+    def sigmoid_(self) -> Tensor:
+        return self._unary_(Tensor.sigmoid)
+
+    def tanh_(self) -> Tensor:
+        return self._unary_(Tensor.tanh)
+
+    def floor_(self) -> Tensor:
+        return self._unary_(Tensor.floor)
+
+    def round_(self) -> Tensor:
+        return self._unary_(Tensor.round)
+
+    def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
+        return self._write(self.masked_fill(mask, value))
+
+    def scatter_(self, dim: int, index: Tensor, src: Any, *, reduce: str | None = None) -> Tensor:
+        return self._write(self.scatter(dim, index, src, reduce=reduce))
+
+    def scatter_add_(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        return self._write(self.scatter_add(dim, index, src))
+
+    def index_put_(self, indices: tuple, values: Any, accumulate: bool = False) -> Tensor:
+        from distgrad.indexing import index_put
+        return index_put(self, indices, values, accumulate, inplace=True)
+
+    def index_put(self, indices: tuple, values: Any, accumulate: bool = False) -> Tensor:
+        from distgrad.indexing import index_put
+        return index_put(self, indices, values, accumulate, inplace=False)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, *, generator: Any = None) -> Tensor:
+        from distgrad.random import fill_random
+        return fill_random(self, "uniform", a, b, generator)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
+        from distgrad.random import fill_random
+        return fill_random(self, "normal", mean, std, generator)
+
+    def bernoulli_(self, p: float = 0.5, *, generator: Any = None) -> Tensor:
+        noise = self.new_empty(self.shape, dtype=get_default_dtype()).uniform_(generator=generator)
+        return self._write((noise < p).to(self.dtype))
+
+    def resize_(self, *sizes: Any) -> Tensor:
+        """Change the shape in place; grows the storage when needed (new elements are uninitialised)."""
+        shape = _shape_arg(sizes)
+        n = _numel(shape)
+        v, st = self._view, self._view.storage
+        if v.offset + n > st.size:
+            bigger = P.alloc((v.offset + n,), st.dtype, st.backend)
+            old = View(st, (st.size,), (1,), 0)
+            P.copy(old, out=View(bigger.storage, (st.size,), (1,), 0))
+            st = bigger.storage
+        self._view = View(st, shape, contiguous_strides(shape), v.offset)
+        return self
+
+    def resize_as_(self, other: Tensor) -> Tensor:
+        return self.resize_(other.shape)
+
+    # ---------------------------------------------------------------------------------------------- new_*
+
+    def new_tensor(self, data: Any, dtype: DType | None = None, device: Any = None,
+                   requires_grad: bool = False) -> Tensor:
+        from distgrad.creation import tensor
+        return tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    def _new(self, fn_name: str, args: tuple, kwargs: dict) -> Tensor:
+        from distgrad import creation
+        kwargs.setdefault("dtype", self.dtype)
+        kwargs.setdefault("device", self.device)
+        return getattr(creation, fn_name)(*args, **kwargs)
+
+    def new_zeros(self, *size: Any, **kwargs: Any) -> Tensor:
+        return self._new("zeros", size, kwargs)
+
+    def new_ones(self, *size: Any, **kwargs: Any) -> Tensor:
+        return self._new("ones", size, kwargs)
+
+    def new_empty(self, *size: Any, **kwargs: Any) -> Tensor:
+        return self._new("empty", size, kwargs)
+
+    def new_full(self, size: Any, fill_value: Any, **kwargs: Any) -> Tensor:
+        return self._new("full", (size, fill_value), kwargs)
+
+
+class _RemovableHandle:
+    """What register_*hook returns: remove() unregisters the hook."""
+
+    def __init__(self, hooks: list, hook: Callable) -> None:
+        self.hooks, self.hook = hooks, hook
+
+    def remove(self) -> None:
+        if self.hook in self.hooks:
+            self.hooks.remove(self.hook)
+
+
+def _rebuild(values: Any, dtype_name: str, device: str, requires_grad: bool) -> Tensor:
+    from distgrad.creation import from_numpy
+    t = from_numpy(values).to(device)
+    t._requires_grad = requires_grad
+    return t
+
+
+def _check_index_tensor(x: Tensor, index: Tensor, d: int, name: str) -> None:
+    if index.dtype is not int64:
+        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+    if index.ndim != x.ndim and not (index.ndim <= 1 and x.ndim <= 1):
+        raise RuntimeError(f"Index tensor must have the same number of dimensions as {'input' if name == 'gather' else 'self'} tensor")
+    if index.numel():
+        lo, hi = builtins.int(index.amin().item()), builtins.int(index.amax().item())
+        n = x._view.shape[d] if x.ndim else 1
+        if lo < 0 or hi >= n:
+            bad = hi if hi >= n else lo
+            raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
+
+
+def _tri_mask(x: Tensor, diagonal: int, upper: bool) -> Tensor:
+    """True where triu/tril zero an element: (col - row) < diagonal for triu, > diagonal for tril."""
+    from distgrad.creation import arange
+    if x.ndim < 2:
+        raise RuntimeError("tril/triu: input tensor must have at least 2 dimensions")
+    rows = arange(x.shape[-2], device=x.device).unsqueeze(1)
+    cols = arange(x.shape[-1], device=x.device).unsqueeze(0)
+    offset = cols - rows
+    return (offset > diagonal) if upper else (offset < diagonal)
+
+
+def _diag_embed(v: Tensor, out: Tensor, diagonal: int) -> Tensor:
+    """A matrix holding v on a diagonal (differentiable through where)."""
+    from distgrad.creation import arange
+    from distgrad.joining import where
+    n = out.shape[0]
+    rows = arange(n, device=v.device).unsqueeze(1)
+    cols = arange(n, device=v.device).unsqueeze(0)
+    on = (cols - rows) == diagonal
+    k = rows if diagonal >= 0 else cols          # position along the diagonal
+    padded = v.reshape(-1)
+    idx = k.expand(n, n).clamp(max=max(0, v.numel() - 1))
+    picked = padded[idx]
+    return where(on, picked, out)
+
