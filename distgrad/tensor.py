@@ -1132,13 +1132,13 @@ class Tensor:
 
     def unflatten(self, dim: int, sizes: Any) -> Tensor:
         d = _dim(dim, self.ndim)
-        sizes = tuple(sizes)
+        given = sizes = tuple(sizes)
         n = self._view.shape[d]
         if -1 in sizes:
             known = _numel(tuple(s for s in sizes if s != -1))
             sizes = tuple(n // known if s == -1 else s for s in sizes)
         if _numel(sizes) != n:
-            raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
+            raise RuntimeError(f"unflatten: Provided sizes {list(given)} don't multiply up to the size of dim {dim} "
                                f"({n}) in the input tensor")
         return self.reshape(self._view.shape[:d] + sizes + self._view.shape[d + 1:])
 
