@@ -48,7 +48,7 @@ def _plan(x: Tensor, index: Any) -> tuple[tuple, list[tuple[int, Tensor]]]:
             return 0
         return it.ndim if isinstance(it, Tensor) and it.dtype is bool_ else 1
     used = sum(consumed(it) for it in items)
-    ellipses = [i for i, it in enumerate(items) if it is Ellipsis]     # `is`: `in` would call Tensor.__eq__
+    ellipses = [k for k, it in enumerate(items) if it is Ellipsis]   # by identity: == on a Tensor is elementwise
     if len(ellipses) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
     if ellipses:
