@@ -186,7 +186,7 @@ class Tensor:
                                "computed variable in a subgraph that doesn't require differentiation use "
                                "var_no_grad = var.detach().")
         if value and not self.dtype.is_floating_point:
-            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -774,7 +774,13 @@ class Tensor:
 
     def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
         if mask.dtype is not bool_:
-            raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+            c_name = {"int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+                      "uint8": "unsigned char", "float32": "float", "float64": "double"}.get(mask.dtype.name)
+            raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                               f"{c_name or mask.dtype.name}")
+        if isinstance(value, Tensor) and value.ndim:
+            raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
         from distgrad.joining import where
         value = value.to(self.dtype) if isinstance(value, Tensor) else value
         return where(mask, value, self).to(self.dtype)
@@ -1134,13 +1140,13 @@ class Tensor:
 
     def unflatten(self, dim: int, sizes: Any) -> Tensor:
         d = _dim(dim, self.ndim)
-        sizes = tuple(sizes)
+        given = sizes = tuple(sizes)
         n = self._view.shape[d]
         if -1 in sizes:
             known = _numel(tuple(s for s in sizes if s != -1))
             sizes = tuple(n // known if s == -1 else s for s in sizes)
         if _numel(sizes) != n:
-            raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
+            raise RuntimeError(f"unflatten: Provided sizes {list(given)} don't multiply up to the size of dim {dim} "
                                f"({n}) in the input tensor")
         return self.reshape(self._view.shape[:d] + sizes + self._view.shape[d + 1:])
 
@@ -1320,10 +1326,12 @@ class Tensor:
         return self[(slice(None),) * d + (index.reshape(-1),)]
 
     def masked_select(self, mask: Tensor) -> Tensor:
-        a, m = self._broadcast(mask) if mask.shape != self.shape else (self, mask)
-        if m.dtype is not bool_:
-            raise RuntimeError(f"masked_select: expected BoolTensor for mask")
-        return a[m.to(bool_) if m.dtype is not bool_ else m]
+        if mask.dtype is not bool_:
+            raise RuntimeError("masked_select: expected BoolTensor for mask")
+        if mask.shape != self.shape:       # broadcast shapes only: _broadcast would also promote the mask's dtype
+            shape = broadcast_shapes(self._view.shape, mask._view.shape)
+            return self.expand(shape)[mask.expand(shape)]
+        return self[mask]
 
     def nonzero(self, *, as_tuple: bool = False) -> Any:
         idx = Tensor._make(P.nonzero(self._view))
@@ -1551,7 +1559,7 @@ def _rebuild(values: Any, dtype_name: str, device: str, requires_grad: bool) -> 
 
 def _check_index_tensor(x: Tensor, index: Tensor, d: int, name: str) -> None:
     if index.dtype is not int64:
-        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+        raise RuntimeError(f"{name}(): Expected dtype int{'32/int' if name == 'gather' else ''}64 for index")
     if index.ndim != x.ndim and not (index.ndim <= 1 and x.ndim <= 1):
         raise RuntimeError(f"Index tensor must have the same number of dimensions as {'input' if name == 'gather' else 'self'} tensor")
     if index.numel():
