@@ -375,6 +375,14 @@ class OpenCLBackend:
         self._lines("arg_reduce", op, x, out, axis, okept, (R, x.strides[axis]))
         return out
 
+    def argsort(self, x: View, axis: int, descending: bool) -> View:
+        out = self.alloc(x.shape, DTYPE_OF_NUMPY[np.dtype(np.int64)])
+        tmp = self.alloc((max(out.numel, 1),), out.dtype)
+        kept = [d for d in range(len(x.shape)) if d != axis]
+        self._lines("argsort", "argsort", x, out, axis, tuple(out.strides[d] for d in kept),
+                    (x.shape[axis], x.strides[axis], out.strides[axis], np.int32(descending)), tmp.storage.buf)
+        return out
+
     def scan(self, op: str, x: View, axis: int, out: View | None = None) -> View:
         out = self._out(out, x.shape, x.dtype)
         kept = [d for d in range(len(x.shape)) if d != axis]
@@ -382,8 +390,9 @@ class OpenCLBackend:
                     (x.shape[axis], x.strides[axis], out.strides[axis]))
         return out
 
-    def _lines(self, family: str, op: str, x: View, out: View, axis: int, okept: tuple, extra: tuple) -> None:
-        """Launch one item per line along axis (arg_reduce, scan)."""
+    def _lines(self, family: str, op: str, x: View, out: View, axis: int, okept: tuple, extra: tuple,
+               scratch: cl.Buffer | None = None) -> None:
+        """Launch one item per line along axis (arg_reduce, argsort, scan)."""
         kept = [d for d in range(len(x.shape)) if d != axis]
         kshape, (okept, xkept) = collapse(tuple(x.shape[d] for d in kept), [okept, tuple(x.strides[d] for d in kept)])
         M = 1
@@ -394,7 +403,8 @@ class OpenCLBackend:
         dt = x.dtype.name
         key = (family, op, dt, len(kshape))
         knl = self._kernels.get(key) or self._kernel(key, lambda: _lines_source(family, op, dt, len(kshape)))
-        args = [out.storage.buf, x.storage.buf, M, *extra, *index_args(kshape, [(out.offset, okept), (x.offset, xkept)])]
+        bufs = [out.storage.buf, x.storage.buf] if scratch is None else [out.storage.buf, scratch, x.storage.buf]
+        args = [*bufs, M, *extra, *index_args(kshape, [(out.offset, okept), (x.offset, xkept)])]
         self._launch(knl, (_round_up(M, 64),), None, args, lambda: f"{op} {list(x.shape)} {dt} along dim {axis}")
 
     # ---- matmul ------------------------------------------------------------------------------------------------
@@ -610,7 +620,11 @@ def _lines_source(family: str, op: str, dt: str, kd: int) -> tuple:
     params = index_params("k", kd, ["out", "x"])
     subs = {"PREAMBLE": preamble({dt}), "T": CTYPE[dt], "ACC_T": COMPUTE[dt], "PARAMS": ", ".join(params),
             "KEPT_INDEX": index_code("k", kd, ["out", "x"], ["s", "s"], "m")}
-    if family == "scan":
+    if family == "argsort":
+        less = "((a) < (b) || (isnan(b) && !isnan(a)))" if is_float(dt) else "((a) < (b))"
+        subs.update(LESS=less)
+        head = [None, None, None, np.int64, np.int64, np.int64, np.int64, None]
+    elif family == "scan":
         comb = SCAN_COMBINE[op]
         subs.update(COMBINE=_combine(comb, dt), IDENTITY=IDENTITY[comb](dt), STORE=store("acc", dt))
         head = [None, None, np.int64, np.int64, np.int64, np.int64]
