@@ -7,7 +7,7 @@ import math
 import weakref
 from typing import Any, Callable, Iterator
 
-from distgrad import ops
+from distgrad import function, ops
 from distgrad import prims as P
 from distgrad import views as V
 from distgrad.backends.base import DType, View, bool_, contiguous_strides, int64
@@ -79,8 +79,14 @@ def _same_device(a: View, b: View) -> None:
 class Tensor:
     """A multi-dimensional array on a device, with autograd (PyTorch's torch.Tensor)."""
 
-    __slots__ = ("_view", "_requires_grad", "grad", "grad_fn", "_accumulator", "__dict__", "__weakref__")
+    # Only _view is a slot; the autograd fields default to these class attributes, so making a tensor on the hot
+    # path is one attribute write. A tensor that gets a grad or grad_fn stores it in its __dict__.
+    __slots__ = ("_view", "__dict__", "__weakref__")
     __array_priority__ = 1000      # ndarray op Tensor defers to Tensor's reflected operator
+    _requires_grad = False
+    grad: Tensor | None = None
+    grad_fn: Any = None
+    _accumulator: AccumulateGrad | None = None
 
     # ---------------------------------------------------------------------------------------------- construction
 
@@ -88,24 +94,18 @@ class Tensor:
     def _make(v: View) -> Tensor:
         t = _new(Tensor)
         t._view = v
-        t._requires_grad = False
-        t.grad = None
-        t.grad_fn = None
-        t._accumulator = None
         return t
 
     def __init__(self, *args: Any, device: Any = None) -> None:
         """Legacy constructor: Tensor(2, 3) is uninitialised float32, Tensor([1, 2]) / Tensor(ndarray) copies."""
-        from distgrad.creation import empty, tensor
-        if len(args) == 1 and not isinstance(args[0], int):
+        from distgrad.creation import empty, from_numpy, tensor
+        if len(args) == 1 and type(args[0]).__name__ == "ndarray" and args[0].dtype == get_default_dtype().np:
+            src = from_numpy(args[0])          # PyTorch's legacy constructor shares a matching array's memory
+        elif len(args) == 1 and not isinstance(args[0], int):
             src = tensor(args[0], dtype=get_default_dtype(), device=device)
         else:
             src = empty(*args, device=device)
         self._view = src._view
-        self._requires_grad = False
-        self.grad = None
-        self.grad_fn = None
-        self._accumulator = None
 
     # ---------------------------------------------------------------------------------------------- properties
 
@@ -469,6 +469,8 @@ class Tensor:
         return a, b
 
     def _compare(self, op: str, other: Any, swap: bool = False) -> Tensor:
+        if other is None or isinstance(other, (str, type(Ellipsis))):
+            return NotImplemented          # Python then compares by identity, as PyTorch answers `t == None`
         a, b = self._broadcast(other)
         if swap:
             a, b = b, a
@@ -1483,12 +1485,14 @@ class Tensor:
         return self._write((noise < p).to(self.dtype))
 
     def resize_(self, *sizes: Any) -> Tensor:
-        """Change the shape in place; grows the storage when needed (new elements are uninitialised)."""
+        """Change the shape in place, growing the storage when needed.
+
+        Differs from PyTorch: elements beyond the old storage are zero, not uninitialised memory."""
         shape = _shape_arg(sizes)
         n = _numel(shape)
         v, st = self._view, self._view.storage
         if v.offset + n > st.size:
-            bigger = P.alloc((v.offset + n,), st.dtype, st.backend)
+            bigger = P.full((v.offset + n,), 0, st.dtype, st.backend)
             old = View(st, (st.size,), (1,), 0)
             P.copy(old, out=View(bigger.storage, (st.size,), (1,), 0))
             st = bigger.storage
@@ -1522,6 +1526,9 @@ class Tensor:
 
     def new_full(self, size: Any, fill_value: Any, **kwargs: Any) -> Tensor:
         return self._new("full", (size, fill_value), kwargs)
+
+
+function._make_tensor = Tensor._make
 
 
 class _RemovableHandle:
