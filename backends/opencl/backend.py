@@ -183,7 +183,9 @@ class OpenCLBackend:
         dev = self.info.cl_device
         if path.exists():
             try:
-                return cl.Program(self.ctx, [dev], [path.read_bytes()]).build(options)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", cl.CompilerWarning)
+                    return cl.Program(self.ctx, [dev], [path.read_bytes()]).build(options)
             except (cl.Error, OSError):
                 pass   # a stale or truncated binary: rebuild from source below and overwrite it
         try:
