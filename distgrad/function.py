@@ -202,17 +202,21 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Any, **kwargs: Any) -> Any:
-        from distgrad.tensor import Tensor
         if _grad_enabled[0]:
             for t in inputs:
                 if t._requires_grad:
                     needs = tuple(t._requires_grad for t in inputs)
                     node = cls.Node(inputs, needs)
-                    out = Tensor._make(cls.forward(node, *[t._view for t in inputs], **kwargs))
+                    out = _make_tensor(cls.forward(node, *[t._view for t in inputs], **kwargs))
                     out._requires_grad = True
                     out.grad_fn = node
                     return out
-        return Tensor._make(cls.forward(NO_GRAD_CTX, *[t._view for t in inputs], **kwargs))
+        return _make_tensor(cls.forward(NO_GRAD_CTX, *[t._view for t in inputs], **kwargs))
+
+
+def _make_tensor(v: View) -> Any:
+    """Replaced by Tensor._make when distgrad.tensor loads (that module imports this one, not the reverse)."""
+    raise RuntimeError("distgrad.tensor is not loaded")
 
 
 # ---------------------------------------------------------------------------------------------------------------- engine
