@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     args = parse_args(argv)
     thread_env(args.nproc)
+    if args.no_curve:
+        os.environ["DISTGRAD_CURVE"] = "off"  # before the servers start; workers inherit it
     secret = os.environ.get("DISTGRAD_SECRET") or secrets.token_hex(32)
     target = ["-m", args.script] if args.module else [args.script]
     sys.exit(Supervisor(args, [sys.executable, "-u", *target, *args.script_args], secret).run())
