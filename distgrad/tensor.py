@@ -540,8 +540,10 @@ class Tensor:
         return self.abs()
 
     def __invert__(self) -> Tensor:
-        if self.dtype is not bool_:
-            raise NotImplementedError("~ is implemented for bool tensors only")
+        if self.dtype.is_floating_point:
+            raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{self.dtype.legacy_name[:-6]}'")
+        if self.dtype is not bool_:       # two's complement: ~x == -x - 1 (wraps for uint8 as well)
+            return -self - 1
         return self.logical_not()
 
     def __and__(self, other: Any) -> Tensor:
@@ -815,19 +817,27 @@ class Tensor:
             return ops.Prod.apply(x, axes=tuple(range(x.ndim)), keepdim=False) if x.ndim else x.clone()
         return ops.Prod.apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim) if x.ndim else x.clone()
 
-    def _check_nonempty(self, name: str, dims: tuple[int, ...]) -> None:
-        if any(self._view.shape[d] == 0 for d in dims) or (not dims and self.numel() == 0):
-            raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
-                             "reduction dim with the 'dim' argument.")
+    def _check_nonempty(self, name: str, dims: tuple[int, ...], all_dims: bool = False) -> None:
+        # PyTorch: RuntimeError for a full reduction of an empty tensor, IndexError for an empty reduced dim
+        if all_dims or not dims:
+            if self.numel() == 0:
+                if name.startswith("arg"):
+                    raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+                raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                                   "Specify the reduction dim with the 'dim' argument.")
+            return
+        for d in dims:
+            if self._view.shape[d] == 0:
+                raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
 
     def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
         dims = _dims(dim if dim != () else None, self.ndim)
-        self._check_nonempty("amax", dims)
+        self._check_nonempty("amax", dims, dim in ((), None))
         return ops.Amax.apply(self, axes=dims, keepdim=keepdim) if dims else self.clone()
 
     def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
         dims = _dims(dim if dim != () else None, self.ndim)
-        self._check_nonempty("amin", dims)
+        self._check_nonempty("amin", dims, dim in ((), None))
         return ops.Amin.apply(self, axes=dims, keepdim=keepdim) if dims else self.clone()
 
     def _extreme(self, name: str, dim: Any, keepdim: bool, other: Any) -> Any:
@@ -835,6 +845,7 @@ class Tensor:
         if isinstance(dim, Tensor):
             return self.maximum(dim) if name == "max" else self.minimum(dim)
         if dim is None:
+            self._check_nonempty(name, (), True)
             return self.amax() if name == "max" else self.amin()
         d = _dim(dim, self.ndim)
         if not self.ndim:
