@@ -176,6 +176,11 @@ class Tensor:
         return self.grad_fn is None
 
     @property
+    def _version(self) -> int:
+        """The storage's version counter, bumped by every in-place write (PyTorch's Tensor._version)."""
+        return self._view.storage.version
+
+    @property
     def requires_grad(self) -> bool:
         return self._requires_grad
 
@@ -799,14 +804,14 @@ class Tensor:
 
     def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
         x = self.to(dtype) if dtype is not None else self.to(int64) if not self.dtype.is_floating_point else self
-        return ops.Sum.apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
+        return (ops.Sum if dim is None else ops.SumDim).apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
         x = self.to(dtype) if dtype is not None else self
         if not x.dtype.is_floating_point:
             raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating point or "
                                f"complex dtype. Got: {x.dtype.legacy_name.replace('Tensor', '')}")
-        return ops.Mean.apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
+        return (ops.Mean if dim is None else ops.MeanDim).apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
 
     def nansum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         return self.masked_fill(self.isnan(), 0).sum(dim, keepdim)
@@ -1114,7 +1119,7 @@ class Tensor:
 
     def reshape(self, *shape: Any) -> Tensor:
         shape = self._resolve(_shape_arg(shape))
-        return self if shape == self._view.shape else ops.Reshape.apply(self, shape=shape)
+        return ops.Reshape.apply(self, shape=shape)      # a new view even for the same shape, as PyTorch
 
     def view_as(self, other: Tensor) -> Tensor:
         return self.view(other.shape)
@@ -1131,7 +1136,7 @@ class Tensor:
     def squeeze(self, dim: Any = None) -> Tensor:
         dims = _dims(dim, self.ndim) if self.ndim else ()
         shape = tuple(s for d, s in enumerate(self._view.shape) if not (d in dims and s == 1))
-        return self if shape == self._view.shape else ops.Squeeze.apply(self, shape=shape)
+        return ops.Squeeze.apply(self, shape=shape)      # a new view even when nothing is squeezed
 
     def unsqueeze(self, dim: int) -> Tensor:
         d = _dim(dim, self.ndim + 1)
@@ -1183,9 +1188,11 @@ class Tensor:
     def t(self) -> Tensor:
         if self.ndim > 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
-        return self.transpose(0, 1) if self.ndim == 2 else self
+        return ops.T.apply(self, dims=(1, 0) if self.ndim == 2 else tuple(range(self.ndim)))
 
     def t_(self) -> Tensor:
+        if self.ndim > 2:
+            raise RuntimeError(f"t_() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
         return self._set_layout(self.t())
 
     def transpose_(self, dim0: int, dim1: int) -> Tensor:
