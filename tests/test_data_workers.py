@@ -1,4 +1,5 @@
 """DataLoader worker processes: order, seeds, shared-memory transport, failures and shutdown (real processes)."""
+import collections
 import gc
 import mmap
 import os
@@ -46,11 +47,28 @@ def gone(pid: int) -> bool:
     return not os.path.exists(f"/proc/{pid}")
 
 
-def wait_gone(pids, timeout_s: float = SHUTDOWN_JOIN_S + 5) -> bool:
+def exited(pid: int) -> bool:
+    """True once pid has exited, reaped or not."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def wait_until(condition, pids, timeout_s: float = SHUTDOWN_JOIN_S + 5) -> bool:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not all(gone(p) for p in pids):
+    while time.monotonic() < deadline and not all(condition(p) for p in pids):
         time.sleep(0.05)
-    return all(gone(p) for p in pids)
+    return all(condition(p) for p in pids)
+
+
+def wait_gone(pids) -> bool:
+    return wait_until(gone, pids)
+
+
+def wait_exited(pid: int) -> bool:
+    return wait_until(exited, [pid])
 
 
 class Probe(Dataset):
@@ -316,3 +334,51 @@ def test_ctrl_c_leaves_no_process_and_no_segment(tmp_path):
             proc.wait(timeout=5)
     assert "KeyboardInterrupt" in err and proc.returncode != 0
     assert wait_gone(pids) and segments(proc.pid) == []
+
+
+def test_arena_recycles_returned_segments_and_unlinks_each_once():
+    arena = shm.WorkerArena(0, f"dg{os.getpid()}_arena_")
+    returned = [collections.deque()]
+    try:
+        batch = distgrad.from_numpy(np.stack([np.full(shm.MIN_SHARED_NBYTES // 8, i, np.float32) for i in range(2)],
+                                             out=arena.empty((2, shm.MIN_SHARED_NBYTES // 8), np.dtype(np.float32))))
+        payload = shm.dumps({"x": batch, "small": np.arange(3)}, arena)
+        [first] = segments(os.getpid())
+        del batch  # the worker drops its batch once sent
+        received = shm.loads(payload, returned)
+        assert received["x"][1, 0].item() == 1.0 and received["small"].tolist() == [0, 1, 2]
+        assert returned[0] == collections.deque()  # mapped while the batch lives
+        del received
+        gc.collect()
+        assert list(returned[0]) == [first]
+        arena.take_back([returned[0].popleft()])
+        assert [name for name, _ in arena.free] == [first] and segments(os.getpid()) == [first]
+        copied = np.ones(shm.MIN_SHARED_NBYTES // 4, np.float32)  # not in a segment: copied into the free one
+        assert shm.loads(shm.dumps(copied, arena), returned).sum() == copied.size and arena.free == collections.deque()
+        gc.collect()
+        held = arena.empty((shm.MIN_SHARED_NBYTES,), np.dtype(np.uint8))  # the worker still holds this one
+        shm.dumps(held, arena)
+        arena.take_back([returned[0].popleft(), *(name for name in arena.lent if name != first)])
+        assert [name for name, _ in arena.free] == [first] and segments(os.getpid()) == [first]
+        arena.empty((3, shm.MIN_SHARED_NBYTES), np.dtype(np.uint8))  # written, never sent
+        arena.end_batch()
+        assert segments(os.getpid()) == [first]
+    finally:
+        arena.close()
+    assert segments(os.getpid()) == []
+
+
+def test_worker_that_runs_dry_exits_and_unlinks_its_segments():
+    class Uneven(IterableDataset):
+        def __iter__(self):
+            n = 1 if get_worker_info().id == 1 else 40
+            return ((np.full((256, 256), get_worker_info().id, np.float32), os.getpid()) for _ in range(n))
+
+    it = iter(DataLoader(Uneven(), batch_size=None, num_workers=2))
+    _, pid0 = next(it)
+    held, pid1 = next(it)  # worker 1's only sample
+    for _ in range(3):  # reading on, the main process learns that worker 1 ran dry and tells it to exit
+        next(it)
+    assert wait_exited(pid1) and not exited(pid0)  # a zombie until the iterator's shutdown joins it, as in PyTorch
+    assert [name for name in segments(os.getpid()) if name.split("_")[2] == "1"] == []
+    assert held[0, 0].item() == 1.0  # its batch outlives the name

@@ -134,6 +134,8 @@ def _worker_loop(iterable: bool, dataset: Any, index_queue: Any, result_queue: A
                         data, iteration_end = _IterableDatasetStopIteration(worker_id), True
                     else:
                         data = ExceptionWrapper(where)
+                finally:
+                    _arena.end_batch()
             result_queue.put((idx, data))
             del data, idx, index, r  # drop this batch's mappings before the next one may reuse its segments
     finally:
