@@ -86,7 +86,7 @@ class WorkerArena:
         return out
 
     def share(self, arr: np.ndarray) -> Segment | np.ndarray:
-        """What to pickle for arr: small arrays as they are, others as a segment (copied there unless already in one)."""
+        """What to pickle for arr: a small array itself, else a segment (arr is copied there unless it is in one)."""
         if arr.nbytes < MIN_SHARED_NBYTES:
             return arr
         fresh = self.fresh.get(arr.ctypes.data) if arr.flags.c_contiguous else None

@@ -42,7 +42,7 @@ def get_worker_info() -> WorkerInfo | None:
 
 
 def seed_worker(base_seed: int, worker_id: int) -> int:
-    """Seed distgrad, Python's random and NumPy's global RNG in worker worker_id; returns seed = base_seed + worker_id."""
+    """Seed distgrad, Python's random and NumPy's global RNG in worker worker_id; return base_seed + worker_id."""
     seed = base_seed + worker_id
     random.seed(seed)
     distgrad.manual_seed(seed)
