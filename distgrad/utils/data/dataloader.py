@@ -349,6 +349,8 @@ class _WorkerPool:
 
 class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
     def __init__(self, loader: DataLoader) -> None:
+        if loader.prefetch_factor <= 0:
+            raise AssertionError("prefetch_factor must be greater than 0 for MultiProcessingDataLoaderIter")
         super().__init__(loader)
         self._num_workers, self._prefetch_factor = loader.num_workers, loader.prefetch_factor
         self._persistent_workers = loader.persistent_workers

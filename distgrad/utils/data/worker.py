@@ -137,7 +137,6 @@ def _worker_loop(iterable: bool, dataset: Any, index_queue: Any, result_queue: A
                 finally:
                     _arena.end_batch()
             result_queue.put((idx, data))
-            del data, idx, index, r  # drop this batch's mappings before the next one may reuse its segments
     finally:
         _arena.close()
         if done_event.is_set():
