@@ -26,10 +26,12 @@ def busy_work(x: np.ndarray, rounds: int) -> np.ndarray:
 def calibrate_rounds(target_s: float = 1e-3) -> int:
     """Rounds of busy_work that take about target_s in this process."""
     x = np.random.default_rng(0).standard_normal((24, 24)).astype(np.float32)
-    busy_work(x, 100)
-    start = time.perf_counter()
-    busy_work(x, 1000)
-    return max(1, round(target_s / ((time.perf_counter() - start) / 1000)))
+    best = float("inf")
+    for _ in range(5):  # the fastest run: other users of the machine only ever slow one down
+        start = time.perf_counter()
+        busy_work(x, 200)
+        best = min(best, (time.perf_counter() - start) / 200)
+    return max(1, round(target_s / best))
 
 
 class OneMillisecond(Dataset):

@@ -172,6 +172,22 @@ def test_worker_exception_reraises_with_worker_id_and_original_traceback():
     assert next(it)[0].tolist() == [6, 7]  # the other batches still arrive, as in PyTorch
 
 
+def test_tensors_keep_requires_grad_across_processes_and_non_leaves_are_refused():
+    class Params(Dataset):
+        def __getitem__(self, i):
+            w = distgrad.ones(3, requires_grad=True)
+            return w if i == 0 else w * 2
+
+        def __len__(self):
+            return 2
+
+    it = iter(DataLoader(Params(), batch_size=None, num_workers=1))
+    w = next(it)
+    assert w.requires_grad and w.is_leaf and w.tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(RuntimeError, match="Cowardly refusing to serialize non-leaf tensor which requires_grad"):
+        next(it)
+
+
 def test_worker_key_error_message_stays_readable():
     with pytest.raises(KeyError, match="Caught KeyError in DataLoader worker process 0") as info:
         list(DataLoader(Probe(2, fail_at=0, exc=KeyError), num_workers=1))

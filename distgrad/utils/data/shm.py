@@ -129,11 +129,16 @@ class _Pickler(pickle.Pickler):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.arena = arena
 
-    def persistent_id(self, obj: Any) -> tuple[str, Segment | np.ndarray] | None:
+    def persistent_id(self, obj: Any) -> tuple[str, Segment | np.ndarray, bool] | None:
         if isinstance(obj, distgrad.Tensor):
-            return ("tensor", self.arena.share(obj.numpy()))
+            if obj.requires_grad and not obj.is_leaf:
+                raise RuntimeError("Cowardly refusing to serialize non-leaf tensor which requires_grad, since autograd "
+                                   "does not support crossing process boundaries.  If you just want to transfer the "
+                                   "data, call detach() on the tensor before serializing (e.g., putting it on the "
+                                   "queue).")
+            return ("tensor", self.arena.share(obj.detach().numpy()), obj.requires_grad)
         if type(obj) is np.ndarray and not obj.dtype.hasobject and obj.nbytes >= MIN_SHARED_NBYTES:
-            return ("ndarray", self.arena.share(obj))
+            return ("ndarray", self.arena.share(obj), False)
         return None
 
 
@@ -149,14 +154,14 @@ class _Unpickler(pickle.Unpickler):
         super().__init__(file)
         self.returned = returned
 
-    def persistent_load(self, pid: tuple[str, Segment | np.ndarray]) -> Any:
-        kind, arr = pid
+    def persistent_load(self, pid: tuple[str, Segment | np.ndarray, bool]) -> Any:
+        kind, arr, requires_grad = pid
         if isinstance(arr, Segment):
             mm = _map(arr.name, int(np.prod(arr.shape)) * np.dtype(arr.dtype).itemsize, create=False)
             # The worker may reuse the segment once every array over this mapping is gone.
             weakref.finalize(mm, self.returned[arr.worker_id].append, arr.name).atexit = False
             arr = np.ndarray(arr.shape, arr.dtype, buffer=mm)
-        return distgrad.from_numpy(arr) if kind == "tensor" else arr
+        return distgrad.from_numpy(arr).requires_grad_(requires_grad) if kind == "tensor" else arr
 
 
 def loads(payload: bytes, returned: list[collections.deque]) -> Any:
