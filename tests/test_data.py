@@ -324,6 +324,13 @@ def test_dataloader_iterable_dataset_rejects_samplers(kwargs, match):
         DataLoader(Counter(3), **kwargs)
 
 
+def test_dataloader_iterator_rejects_timeout_without_workers_and_zero_prefetch():
+    with pytest.raises(AssertionError, match="_SingleProcessDataLoaderIter requires timeout == 0"):
+        iter(DataLoader(Squares(4), timeout=5))
+    with pytest.raises(AssertionError, match="prefetch_factor must be greater than 0"):
+        iter(DataLoader(Squares(4), num_workers=1, prefetch_factor=0))
+
+
 def test_dataloader_attributes_are_frozen_after_init():
     loader = DataLoader(Squares(4))
     with pytest.raises(ValueError, match="batch_size attribute should not be set after DataLoader is initialized"):

@@ -73,8 +73,9 @@ _iterator_ids = itertools.count()
 
 
 def _default_context() -> multiprocessing.context.BaseContext:
-    """fork where the platform has it (workers start in milliseconds), else the platform's default."""
-    if "fork" in multiprocessing.get_all_start_methods():
+    """The start method set with multiprocessing.set_start_method, else fork where the platform has it (workers start
+    in milliseconds), else the platform's default."""
+    if multiprocessing.get_start_method(allow_none=True) is None and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context()
 
@@ -146,7 +147,8 @@ class DataLoader:
                 sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         if batch_size is not None and batch_sampler is None:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
-        self.batch_size, self.drop_last, self.sampler, self.batch_sampler = batch_size, drop_last, sampler, batch_sampler
+        self.batch_size, self.drop_last, self.sampler = batch_size, drop_last, sampler
+        self.batch_sampler = batch_sampler
         self.generator, self.persistent_workers = generator, persistent_workers
         if collate_fn is None:
             collate_fn = default_collate if self._auto_collation else default_convert
@@ -156,7 +158,7 @@ class DataLoader:
 
     @property
     def multiprocessing_context(self) -> multiprocessing.context.BaseContext | None:
-        """The multiprocessing context workers start from; None means fork where available."""
+        """The multiprocessing context workers start from; None: the one set_start_method chose, else fork."""
         return self._multiprocessing_context
 
     @multiprocessing_context.setter
@@ -213,7 +215,8 @@ class DataLoader:
 class _BaseDataLoaderIter:
     def __init__(self, loader: DataLoader) -> None:
         self._dataset, self._iterable, self._auto_collation = loader.dataset, loader._iterable, loader._auto_collation
-        self._drop_last, self._collate_fn, self._index_sampler = loader.drop_last, loader.collate_fn, loader._index_sampler
+        self._drop_last, self._collate_fn = loader.drop_last, loader.collate_fn
+        self._index_sampler = loader._index_sampler
         self._start_epoch(loader)
 
     def _start_epoch(self, loader: DataLoader) -> None:
@@ -346,6 +349,8 @@ class _WorkerPool:
 
 class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
     def __init__(self, loader: DataLoader) -> None:
+        if loader.prefetch_factor <= 0:
+            raise AssertionError("prefetch_factor must be greater than 0 for MultiProcessingDataLoaderIter")
         super().__init__(loader)
         self._num_workers, self._prefetch_factor = loader.num_workers, loader.prefetch_factor
         self._persistent_workers = loader.persistent_workers

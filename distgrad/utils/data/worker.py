@@ -42,7 +42,7 @@ def get_worker_info() -> WorkerInfo | None:
 
 
 def seed_worker(base_seed: int, worker_id: int) -> int:
-    """Seed distgrad, Python's random and NumPy's global RNG in worker worker_id; returns seed = base_seed + worker_id."""
+    """Seed distgrad, Python's random and NumPy's global RNG in worker worker_id; return base_seed + worker_id."""
     seed = base_seed + worker_id
     random.seed(seed)
     distgrad.manual_seed(seed)
@@ -134,8 +134,9 @@ def _worker_loop(iterable: bool, dataset: Any, index_queue: Any, result_queue: A
                         data, iteration_end = _IterableDatasetStopIteration(worker_id), True
                     else:
                         data = ExceptionWrapper(where)
+                finally:
+                    _arena.end_batch()
             result_queue.put((idx, data))
-            del data, idx, index, r  # drop this batch's mappings before the next one may reuse its segments
     finally:
         _arena.close()
         if done_event.is_set():
