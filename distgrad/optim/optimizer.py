@@ -173,7 +173,7 @@ class Optimizer:
         if not isinstance(value, Tensor):
             return value
         # 'step' keeps its own dtype, as PyTorch's; other state follows the parameter's dtype and device
-        return value.to(p.device) if key == "step" else value.to(p.device, p.dtype).clone()
+        return (value.to(p.device) if key == "step" else value.to(p.device, p.dtype)).clone()
 
     def __repr__(self) -> str:
         s = type(self).__name__ + " ("
