@@ -48,10 +48,12 @@ def _plan(x: Tensor, index: Any) -> tuple[tuple, list[tuple[int, Tensor]]]:
             return 0
         return it.ndim if isinstance(it, Tensor) and it.dtype is bool_ else 1
     used = sum(consumed(it) for it in items)
-    if items.count(Ellipsis) > 1:
+    # identity tests: `Ellipsis in items` would call Tensor.__eq__ on tensor indices
+    ellipses = [i for i, it in enumerate(items) if it is Ellipsis]
+    if len(ellipses) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    if Ellipsis in items:
-        k = items.index(Ellipsis)
+    if ellipses:
+        k = ellipses[0]
         items[k:k + 1] = [slice(None)] * (x.ndim - used)
     elif used > x.ndim:
         raise IndexError(f"too many indices for tensor of dimension {x.ndim}")
