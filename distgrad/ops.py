@@ -620,7 +620,7 @@ class Cat(Function):
 
 
 def _narrow(v: View, dim: int, start: int, length: int) -> View:
-    return V.index(v, (("slice", 0, v.shape[0], 1),) * dim + (("slice", start, length, 1),))
+    return V.index(v, tuple(("slice", 0, v.shape[i], 1) for i in range(dim)) + (("slice", start, length, 1),))
 
 
 class Take(Function):
