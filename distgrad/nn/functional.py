@@ -328,7 +328,8 @@ def _pool_windows(input: Tensor, kernel_size: Any, stride: Any, padding: Any, di
             out -= 1
         extra.append(max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p)))
     x = pad(input, [pw, pw + extra[0], ph, ph + extra[1]], value=fill) if ph or pw or any(extra) else input
-    win = x.unfold(-2, dh * (kh - 1) + 1, sh).unfold(-1, dw * (kw - 1) + 1, sw)
+    h = x.ndim - 2     # unfold appends a dim, so the width dim is named from the front
+    win = x.unfold(h, dh * (kh - 1) + 1, sh).unfold(h + 1, dw * (kw - 1) + 1, sw)
     return win[..., ::dh, ::dw] if dh > 1 or dw > 1 else win
 
 
