@@ -130,7 +130,9 @@ class CPUBackend:
             xb = as_ndarray(b)
         if op in _QUIET:
             with np.errstate(all="ignore"):
-                r = fn(xa, xb) if out is None else fn(xa, xb, out=as_ndarray(out))
+                r = fn(xa, xb) if out is None else fn(xa, xb, out=as_ndarray(out), casting="unsafe")
+            if out is None and r.dtype != xa.dtype:    # div on integers truncates, as C and OpenCL do
+                r = r.astype(xa.dtype)
         elif out is None:
             r = fn(xa, xb)
         else:

@@ -389,7 +389,7 @@ class Tensor:
     def type(self, dtype: Any = None, non_blocking: bool = False) -> str | Tensor:
         """With no argument the legacy type name (`torch.FloatTensor`); else a cast to a dtype or legacy type."""
         if dtype is None:
-            prefix = "torch." if self.device.type == "cpu" else "torch.cuda."
+            prefix = "torch." if self.device.type == "cpu" else f"torch.{self.device.type}."
             return prefix + self.dtype.legacy_name
         if isinstance(dtype, str):
             name = dtype.rsplit(".", 1)[-1]

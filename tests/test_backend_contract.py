@@ -348,6 +348,19 @@ def test_arg_reduce_ties_nan(be, op, layout):
                   exact=True)
 
 
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_argsort_stable_nan_last(be, descending, dtype):
+    values = rand((3, 37, 4), dtype, -3, 3)              # few distinct values: stability decides most places
+    if dtype == np.float32:
+        values = np.round(values)
+        values[1, 5, 2] = values[0, 0, 0] = np.nan
+    x, values = make(be, values, "transposed")
+    for axis in range(3):
+        check(be, be.argsort(x, axis, descending), cpu_ref("argsort", values, axis, descending), exact=True)
+
+
 @pytest.mark.parametrize("op", base.SCAN_OPS)
 @pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
 def test_scan(be, op, dtype):

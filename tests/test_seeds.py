@@ -35,7 +35,6 @@ PENDING = {  # script: what it needs that is not on main yet; strict, so the mar
     "seed001_training": "needs nn, optim and save/load (issue 4)",
     "seed002_lenet": "needs nn and optim (issue 4)",
     "seed004_nn": "needs nn, optim and save/load (issue 4)",
-    "seed001_data": "needs DataLoader (issue 5)",
 }
 
 

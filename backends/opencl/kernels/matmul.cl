@@ -7,6 +7,7 @@ ${PREAMBLE}
 // With USE_LOCAL (GPUs) the group first stages TK-deep slices of A and B in local memory; without it (CPU devices,
 // where barriers are slow) items read global memory directly, clamping edge rows and columns instead of branching.
 // Tile sizes are -D macros (TM, TN, TK, LX, LY); SA_M ... SB_N are the strides, or 1 where that is known at build.
+// VEC (CPU devices, float/double, unit column stride in B) keeps each tile row in one vector register instead.
 #define A_AT(m, k) a[(m) * SA_M + (k) * SA_K]
 #define B_AT(k, n) b[(k) * SB_K + (n) * SB_N]
 
@@ -48,6 +49,28 @@ __kernel void matmul(__global ${T}* c, __global const ${T}* a, __global const ${
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 #else
+#if VEC
+    // One item per tile (LX = LY = 1): its TN columns are contiguous in B, so each row of the tile is one TN-wide
+    // vector and the k loop is TM vector FMAs per vector load; edge tiles take the scalar path below.
+    if (m0 + TM <= M && n0 + TN <= N) {
+        ${VT} accv[TM];
+        for (int i = 0; i < TM; ++i) accv[i] = 0;
+        for (long k = 0; k < K; ++k) {
+            const ${VT} bv = vload${TN}(0, b + k * SB_K + n0);
+            for (int i = 0; i < TM; ++i) accv[i] = fma((${VT})A_AT(m0 + i, k), bv, accv[i]);
+        }
+        for (int i = 0; i < TM; ++i) {
+#if SC_N_UNIT
+            vstore${TN}(accv[i], 0, c + (m0 + i) * sc_m + n0);
+#else
+            ${T} row[TN];
+            vstore${TN}(accv[i], 0, row);
+            for (int j = 0; j < TN; ++j) c[(m0 + i) * sc_m + (n0 + j) * sc_n] = row[j];
+#endif
+        }
+        return;
+    }
+#endif
     long rows[TM], cols[TN];
     for (int i = 0; i < TM; ++i) rows[i] = min(m0 + ly + i * LY, M - 1);
     for (int j = 0; j < TN; ++j) cols[j] = min(n0 + lx + j * LX, N - 1);
