@@ -24,7 +24,7 @@ UNARY_OPS = ("neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "abs", "floor", 
              # beyond DESIGN.md's ten: each is one kernel that would otherwise be several, or numerically worse
              "ceil", "sign", "log1p", "expm1", "sigmoid", "tan", "erf")
 BINARY_OPS = ("add", "sub", "mul", "div", "pow", "max", "min", "fmod", "floordiv", "eq", "ne", "lt", "le")
-COMPARISON_OPS = ("eq", "ne", "lt", "le")          # these produce bool
+COMPARISON_OPS = frozenset(("eq", "ne", "lt", "le"))          # these produce bool
 REDUCE_OPS = ("sum", "prod", "max", "min")
 ARG_REDUCE_OPS = ("argmax", "argmin")
 SCAN_OPS = ("cumsum", "cumprod")

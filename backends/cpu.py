@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from .base import (Device, DType, DTYPE_OF_NUMPY, Storage, View, check_primitive_tables, contiguous_strides)
+from .base import (COMPARISON_OPS, DTYPE_OF_NUMPY, Device, DType, Storage, View, bool_, check_primitive_tables,
+                   contiguous_strides)
 
 try:  # NumPy has no erf; SciPy's is exact and vectorised, math.erf is the exact fallback
     from scipy.special import erf as _erf
@@ -47,7 +48,13 @@ def as_ndarray(v: View) -> np.ndarray:
     if a is None:
         st = v.storage
         it = st.dtype.itemsize
-        a = v.cache = np.ndarray(v.shape, st.dtype.np, st.buf, v.offset * it, tuple(s * it for s in v.strides))
+        try:
+            a = np.ndarray(v.shape, st.dtype.np, st.buf, v.offset * it, tuple(s * it for s in v.strides))
+        except ValueError:
+            if 0 not in v.shape:
+                raise
+            a = np.empty(v.shape, st.dtype.np)     # an empty view may start past the end of its (empty) buffer
+        v.cache = a
     return a
 
 
@@ -57,13 +64,14 @@ class CPUBackend:
     def __init__(self) -> None:
         self.device = Device("cpu")
 
-    def _wrap(self, r) -> View:
+    def _wrap(self, r, dtype: DType | None = None) -> View:
         """A View owning a fresh NumPy result (ufuncs return scalars for 0-d inputs, and F order for F inputs)."""
         if type(r) is not np.ndarray:
             r = np.asarray(r)
         if not r.flags.c_contiguous:
             r = np.ascontiguousarray(r)
-        return View(Storage(r, DTYPE_OF_NUMPY[r.dtype], self, r.size), r.shape, contiguous_strides(r.shape), 0, r)
+        shape = r.shape
+        return View(Storage(r, dtype or DTYPE_OF_NUMPY[r.dtype], self, r.size), shape, contiguous_strides(shape), 0, r)
 
     # memory
     def alloc(self, shape: tuple[int, ...], dtype: DType) -> View:
@@ -122,13 +130,17 @@ class CPUBackend:
             xb = as_ndarray(b)
         if op in _QUIET:
             with np.errstate(all="ignore"):
-                r = fn(xa, xb) if out is None else fn(xa, xb, out=as_ndarray(out))
+                r = fn(xa, xb) if out is None else fn(xa, xb, out=as_ndarray(out), casting="unsafe")
+            if out is None and r.dtype != xa.dtype:    # div on integers truncates, as C and OpenCL do
+                r = r.astype(xa.dtype)
         elif out is None:
             r = fn(xa, xb)
         else:
             fn(xa, xb, out=as_ndarray(out))
             return out
-        return self._wrap(r) if out is None else out
+        if out is not None:
+            return out
+        return self._wrap(r, bool_ if op in COMPARISON_OPS else a.storage.dtype)
 
     def where(self, cond: View, a: View, b: View, out: View | None = None) -> View:
         r = np.where(as_ndarray(cond), as_ndarray(a), as_ndarray(b))

@@ -17,6 +17,7 @@ from distgrad.function import enable_grad, is_grad_enabled, no_grad, set_grad_en
 from distgrad.joining import broadcast_tensors, cat, concat, concatenate, hstack, stack, vstack, where
 from distgrad.random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed,
                              set_rng_state)
+from distgrad._tensor_str import get_printoptions, set_printoptions
 from distgrad.size import Size
 from distgrad.tensor import Tensor, broadcast_shapes
 
@@ -88,12 +89,6 @@ def _legacy(dt: dtype):
 FloatTensor, DoubleTensor, HalfTensor = _legacy(float32), _legacy(float64), _legacy(float16)
 LongTensor, IntTensor, ShortTensor = _legacy(int64), _legacy(int32), _legacy(int16)
 CharTensor, ByteTensor, BoolTensor = _legacy(int8), _legacy(uint8), _legacy(bool)
-
-
-def set_printoptions(**kwargs: Any) -> None:
-    """Printing options (precision, threshold, edgeitems, linewidth, profile, sci_mode), as PyTorch's."""
-    from distgrad import _tensor_str
-    _tensor_str.set_printoptions(**kwargs)
 
 
 def save(obj: Any, f: Any, **kwargs: Any) -> None:

@@ -17,6 +17,8 @@ from distgrad.tensor import Tensor, _shape_arg
 
 def _finish(t: Tensor, requires_grad: bool) -> Tensor:
     if requires_grad:
+        if not t.dtype.is_floating_point:     # PyTorch's factory text differs from requires_grad_()'s
+            raise RuntimeError("Only Tensors of floating point and complex dtype can require gradients")
         t.requires_grad_(True)
     return t
 

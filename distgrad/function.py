@@ -128,7 +128,7 @@ class Node:
             if x is not None and x.storage.version != version:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an inplace operation: "
-                    f"[{x.storage.dtype.legacy_name.replace('Tensor', '')} {list(x.shape)}], which is output 0 of "
+                    f"[torch.{x.storage.dtype.legacy_name} {list(x.shape)}], which is output 0 of "
                     f"{type(self).__name__}, is at version {x.storage.version}; expected version {version} instead. "
                     "Hint: the backtrace further above can point to the operation that failed to compute its "
                     "gradient. The variable in question was changed in there or anywhere later. Good luck!")
@@ -202,17 +202,21 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Any, **kwargs: Any) -> Any:
-        from distgrad.tensor import Tensor
         if _grad_enabled[0]:
             for t in inputs:
                 if t._requires_grad:
                     needs = tuple(t._requires_grad for t in inputs)
                     node = cls.Node(inputs, needs)
-                    out = Tensor._make(cls.forward(node, *[t._view for t in inputs], **kwargs))
+                    out = _make_tensor(cls.forward(node, *[t._view for t in inputs], **kwargs))
                     out._requires_grad = True
                     out.grad_fn = node
                     return out
-        return Tensor._make(cls.forward(NO_GRAD_CTX, *[t._view for t in inputs], **kwargs))
+        return _make_tensor(cls.forward(NO_GRAD_CTX, *[t._view for t in inputs], **kwargs))
+
+
+def _make_tensor(v: View) -> Any:
+    """Replaced by Tensor._make when distgrad.tensor loads (that module imports this one, not the reverse)."""
+    raise RuntimeError("distgrad.tensor is not loaded")
 
 
 # ---------------------------------------------------------------------------------------------------------------- engine

@@ -48,8 +48,7 @@ def _plan(x: Tensor, index: Any) -> tuple[tuple, list[tuple[int, Tensor]]]:
             return 0
         return it.ndim if isinstance(it, Tensor) and it.dtype is bool_ else 1
     used = sum(consumed(it) for it in items)
-    # identity tests: `Ellipsis in items` would call Tensor.__eq__ on tensor indices
-    ellipses = [i for i, it in enumerate(items) if it is Ellipsis]
+    ellipses = [k for k, it in enumerate(items) if it is Ellipsis]   # by identity: == on a Tensor is elementwise
     if len(ellipses) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
     if ellipses:
@@ -83,8 +82,12 @@ def _plan(x: Tensor, index: Any) -> tuple[tuple, list[tuple[int, Tensor]]]:
         elif isinstance(it, Tensor) and it.dtype is bool_:
             k = it.ndim
             if tuple(it.shape) != shape[d:d + k]:
-                raise IndexError(f"The shape of the mask {list(it.shape)} at index {d} does not match the shape of "
-                                 f"the indexed tensor {list(shape[d:d + k])} at index {d}")
+                _mask_mismatch(items, shape, it, d)
+            if k == 0:          # a 0-d mask adds a dim of size 1 (True) or 0 (False), as PyTorch
+                spec.append(("new",))
+                adv.append((out_d, Tensor._make(P.nonzero(it.reshape(1)._view))[:, 0]))
+                out_d += 1
+                continue
             coords = Tensor._make(P.nonzero(it._view))
             for j in range(k):
                 spec.append(("slice", 0, shape[d + j], 1))
@@ -109,6 +112,24 @@ def _plan(x: Tensor, index: Any) -> tuple[tuple, list[tuple[int, Tensor]]]:
     return tuple(spec), adv
 
 
+def _mask_mismatch(items: list, shape: tuple[int, ...], mask: Tensor, d: int) -> None:
+    """PyTorch's error: it applies integer indices first, so it names the shape without the int-indexed dims."""
+    dims, pos, skipped = [], 0, 0
+    for it in items:
+        if it is None:
+            continue
+        n = it.ndim if isinstance(it, Tensor) and it.dtype is bool_ else 1
+        if isinstance(it, int) and not isinstance(it, bool):
+            skipped += pos < d
+        else:
+            dims += range(pos, pos + n)
+        pos += n
+    dims += range(pos, len(shape))
+    j = next(j for j in range(mask.ndim) if d + j >= len(shape) or mask.shape[j] != shape[d + j])
+    raise IndexError(f"The shape of the mask {list(mask.shape)} at index {j} does not match the shape of the indexed "
+                     f"tensor {[shape[i] for i in dims]} at index {d - skipped + j}")
+
+
 def _is_identity(spec: tuple, shape: tuple[int, ...]) -> bool:
     return all(it[0] == "slice" and it[1] == 0 and it[2] == n and it[3] == 1 for it, n in zip(spec, shape))
 
@@ -124,8 +145,12 @@ def _positions(y_shape: tuple[int, ...], strides: tuple[int, ...], base: int, ad
     from distgrad.creation import arange
     dims = [p for p, _ in adv]
     batch = tuple(adv[0][1].shape)
-    for _, t in adv[1:]:
-        batch = broadcast_shapes(batch, tuple(t.shape))
+    try:
+        for _, t in adv[1:]:
+            batch = broadcast_shapes(batch, tuple(t.shape))
+    except RuntimeError:
+        raise IndexError("shape mismatch: indexing tensors could not be broadcast together with shapes "
+                         + ", ".join(str(list(t.shape)) for _, t in adv)) from None
     adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
     others = [r for r in range(len(y_shape)) if r not in dims]
     before = [r for r in others if r < dims[0]] if adjacent else []

@@ -33,10 +33,19 @@ def scalar(value: float | int | bool, dtype: DType, backend: Backend) -> View:
     key = (value, type(value), dtype, backend)
     v = _SCALARS.get(key)
     if v is None:
+        if type(value) is int and dtype.np.kind in "iu":
+            value = _wrap_int(value, dtype)
         if len(_SCALARS) > 1024:
             _SCALARS.clear()
         v = _SCALARS[key] = backend.fill(backend.alloc((), dtype), value)
     return v
+
+
+def _wrap_int(value: int, dtype: DType) -> int:
+    """value wrapped into dtype's range, as C and PyTorch do (uint8 1 + 1000 is 233)."""
+    bits = 8 * dtype.itemsize
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if dtype.is_signed and value >= 1 << (bits - 1) else value
 
 
 def copy(x: View, out: View | None = None, dtype: DType | None = None) -> View:

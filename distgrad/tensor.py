@@ -7,7 +7,7 @@ import math
 import weakref
 from typing import Any, Callable, Iterator
 
-from distgrad import ops
+from distgrad import function, ops
 from distgrad import prims as P
 from distgrad import views as V
 from distgrad.backends.base import DType, View, bool_, contiguous_strides, int64
@@ -79,8 +79,14 @@ def _same_device(a: View, b: View) -> None:
 class Tensor:
     """A multi-dimensional array on a device, with autograd (PyTorch's torch.Tensor)."""
 
-    __slots__ = ("_view", "_requires_grad", "grad", "grad_fn", "_accumulator", "__dict__", "__weakref__")
+    # Only _view is a slot; the autograd fields default to these class attributes, so making a tensor on the hot
+    # path is one attribute write. A tensor that gets a grad or grad_fn stores it in its __dict__.
+    __slots__ = ("_view", "__dict__", "__weakref__")
     __array_priority__ = 1000      # ndarray op Tensor defers to Tensor's reflected operator
+    _requires_grad = False
+    grad: Tensor | None = None
+    grad_fn: Any = None
+    _accumulator: AccumulateGrad | None = None
 
     # ---------------------------------------------------------------------------------------------- construction
 
@@ -88,24 +94,18 @@ class Tensor:
     def _make(v: View) -> Tensor:
         t = _new(Tensor)
         t._view = v
-        t._requires_grad = False
-        t.grad = None
-        t.grad_fn = None
-        t._accumulator = None
         return t
 
     def __init__(self, *args: Any, device: Any = None) -> None:
         """Legacy constructor: Tensor(2, 3) is uninitialised float32, Tensor([1, 2]) / Tensor(ndarray) copies."""
-        from distgrad.creation import empty, tensor
-        if len(args) == 1 and not isinstance(args[0], int):
+        from distgrad.creation import empty, from_numpy, tensor
+        if len(args) == 1 and type(args[0]).__name__ == "ndarray" and args[0].dtype == get_default_dtype().np:
+            src = from_numpy(args[0])          # PyTorch's legacy constructor shares a matching array's memory
+        elif len(args) == 1 and not isinstance(args[0], int):
             src = tensor(args[0], dtype=get_default_dtype(), device=device)
         else:
             src = empty(*args, device=device)
         self._view = src._view
-        self._requires_grad = False
-        self.grad = None
-        self.grad_fn = None
-        self._accumulator = None
 
     # ---------------------------------------------------------------------------------------------- properties
 
@@ -176,6 +176,11 @@ class Tensor:
         return self.grad_fn is None
 
     @property
+    def _version(self) -> int:
+        """The storage's version counter, bumped by every in-place write (PyTorch's Tensor._version)."""
+        return self._view.storage.version
+
+    @property
     def requires_grad(self) -> bool:
         return self._requires_grad
 
@@ -186,7 +191,7 @@ class Tensor:
                                "computed variable in a subgraph that doesn't require differentiation use "
                                "var_no_grad = var.detach().")
         if value and not self.dtype.is_floating_point:
-            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self._requires_grad = bool(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -384,7 +389,7 @@ class Tensor:
     def type(self, dtype: Any = None, non_blocking: bool = False) -> str | Tensor:
         """With no argument the legacy type name (`torch.FloatTensor`); else a cast to a dtype or legacy type."""
         if dtype is None:
-            prefix = "torch." if self.device.type == "cpu" else "torch.cuda."
+            prefix = "torch." if self.device.type == "cpu" else f"torch.{self.device.type}."
             return prefix + self.dtype.legacy_name
         if isinstance(dtype, str):
             name = dtype.rsplit(".", 1)[-1]
@@ -469,6 +474,8 @@ class Tensor:
         return a, b
 
     def _compare(self, op: str, other: Any, swap: bool = False) -> Tensor:
+        if other is None or isinstance(other, (str, type(Ellipsis))):
+            return NotImplemented          # Python then compares by identity, as PyTorch answers `t == None`
         a, b = self._broadcast(other)
         if swap:
             a, b = b, a
@@ -538,8 +545,10 @@ class Tensor:
         return self.abs()
 
     def __invert__(self) -> Tensor:
-        if self.dtype is not bool_:
-            raise NotImplementedError("~ is implemented for bool tensors only")
+        if self.dtype.is_floating_point:
+            raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{self.dtype.legacy_name[:-6]}'")
+        if self.dtype is not bool_:       # two's complement: ~x == -x - 1 (wraps for uint8 as well)
+            return -self - 1
         return self.logical_not()
 
     def __and__(self, other: Any) -> Tensor:
@@ -772,7 +781,13 @@ class Tensor:
 
     def masked_fill(self, mask: Tensor, value: Any) -> Tensor:
         if mask.dtype is not bool_:
-            raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+            c_name = {"int64": "long int", "int32": "int", "int16": "short int", "int8": "signed char",
+                      "uint8": "unsigned char", "float32": "float", "float64": "double"}.get(mask.dtype.name)
+            raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                               f"{c_name or mask.dtype.name}")
+        if isinstance(value, Tensor) and value.ndim:
+            raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
         from distgrad.joining import where
         value = value.to(self.dtype) if isinstance(value, Tensor) else value
         return where(mask, value, self).to(self.dtype)
@@ -789,14 +804,14 @@ class Tensor:
 
     def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
         x = self.to(dtype) if dtype is not None else self.to(int64) if not self.dtype.is_floating_point else self
-        return ops.Sum.apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
+        return (ops.Sum if dim is None else ops.SumDim).apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
         x = self.to(dtype) if dtype is not None else self
         if not x.dtype.is_floating_point:
             raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating point or "
                                f"complex dtype. Got: {x.dtype.legacy_name.replace('Tensor', '')}")
-        return ops.Mean.apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
+        return (ops.Mean if dim is None else ops.MeanDim).apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
 
     def nansum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         return self.masked_fill(self.isnan(), 0).sum(dim, keepdim)
@@ -807,19 +822,27 @@ class Tensor:
             return ops.Prod.apply(x, axes=tuple(range(x.ndim)), keepdim=False) if x.ndim else x.clone()
         return ops.Prod.apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim) if x.ndim else x.clone()
 
-    def _check_nonempty(self, name: str, dims: tuple[int, ...]) -> None:
-        if any(self._view.shape[d] == 0 for d in dims) or (not dims and self.numel() == 0):
-            raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
-                             "reduction dim with the 'dim' argument.")
+    def _check_nonempty(self, name: str, dims: tuple[int, ...], all_dims: bool = False) -> None:
+        # PyTorch: RuntimeError for a full reduction of an empty tensor, IndexError for an empty reduced dim
+        if all_dims or not dims:
+            if self.numel() == 0:
+                if name.startswith("arg"):
+                    raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+                raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                                   "Specify the reduction dim with the 'dim' argument.")
+            return
+        for d in dims:
+            if self._view.shape[d] == 0:
+                raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
 
     def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
         dims = _dims(dim if dim != () else None, self.ndim)
-        self._check_nonempty("amax", dims)
+        self._check_nonempty("amax", dims, dim in ((), None))
         return ops.Amax.apply(self, axes=dims, keepdim=keepdim) if dims else self.clone()
 
     def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
         dims = _dims(dim if dim != () else None, self.ndim)
-        self._check_nonempty("amin", dims)
+        self._check_nonempty("amin", dims, dim in ((), None))
         return ops.Amin.apply(self, axes=dims, keepdim=keepdim) if dims else self.clone()
 
     def _extreme(self, name: str, dim: Any, keepdim: bool, other: Any) -> Any:
@@ -827,6 +850,7 @@ class Tensor:
         if isinstance(dim, Tensor):
             return self.maximum(dim) if name == "max" else self.minimum(dim)
         if dim is None:
+            self._check_nonempty(name, (), True)
             return self.amax() if name == "max" else self.amin()
         d = _dim(dim, self.ndim)
         if not self.ndim:
@@ -1095,7 +1119,7 @@ class Tensor:
 
     def reshape(self, *shape: Any) -> Tensor:
         shape = self._resolve(_shape_arg(shape))
-        return self if shape == self._view.shape else ops.Reshape.apply(self, shape=shape)
+        return ops.Reshape.apply(self, shape=shape)      # a new view even for the same shape, as PyTorch
 
     def view_as(self, other: Tensor) -> Tensor:
         return self.view(other.shape)
@@ -1112,7 +1136,7 @@ class Tensor:
     def squeeze(self, dim: Any = None) -> Tensor:
         dims = _dims(dim, self.ndim) if self.ndim else ()
         shape = tuple(s for d, s in enumerate(self._view.shape) if not (d in dims and s == 1))
-        return self if shape == self._view.shape else ops.Squeeze.apply(self, shape=shape)
+        return ops.Squeeze.apply(self, shape=shape)      # a new view even when nothing is squeezed
 
     def unsqueeze(self, dim: int) -> Tensor:
         d = _dim(dim, self.ndim + 1)
@@ -1132,13 +1156,13 @@ class Tensor:
 
     def unflatten(self, dim: int, sizes: Any) -> Tensor:
         d = _dim(dim, self.ndim)
-        sizes = tuple(sizes)
+        given = sizes = tuple(sizes)
         n = self._view.shape[d]
         if -1 in sizes:
             known = _numel(tuple(s for s in sizes if s != -1))
             sizes = tuple(n // known if s == -1 else s for s in sizes)
         if _numel(sizes) != n:
-            raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} "
+            raise RuntimeError(f"unflatten: Provided sizes {list(given)} don't multiply up to the size of dim {dim} "
                                f"({n}) in the input tensor")
         return self.reshape(self._view.shape[:d] + sizes + self._view.shape[d + 1:])
 
@@ -1164,9 +1188,11 @@ class Tensor:
     def t(self) -> Tensor:
         if self.ndim > 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
-        return self.transpose(0, 1) if self.ndim == 2 else self
+        return ops.T.apply(self, dims=(1, 0) if self.ndim == 2 else tuple(range(self.ndim)))
 
     def t_(self) -> Tensor:
+        if self.ndim > 2:
+            raise RuntimeError(f"t_() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
         return self._set_layout(self.t())
 
     def transpose_(self, dim0: int, dim1: int) -> Tensor:
@@ -1318,10 +1344,12 @@ class Tensor:
         return self[(slice(None),) * d + (index.reshape(-1),)]
 
     def masked_select(self, mask: Tensor) -> Tensor:
-        a, m = self._broadcast(mask) if mask.shape != self.shape else (self, mask)
-        if m.dtype is not bool_:
-            raise RuntimeError(f"masked_select: expected BoolTensor for mask")
-        return a[m.to(bool_) if m.dtype is not bool_ else m]
+        if mask.dtype is not bool_:
+            raise RuntimeError("masked_select: expected BoolTensor for mask")
+        if mask.shape != self.shape:       # broadcast shapes only: _broadcast would also promote the mask's dtype
+            shape = broadcast_shapes(self._view.shape, mask._view.shape)
+            return self.expand(shape)[mask.expand(shape)]
+        return self[mask]
 
     def nonzero(self, *, as_tuple: bool = False) -> Any:
         idx = Tensor._make(P.nonzero(self._view))
@@ -1483,12 +1511,14 @@ class Tensor:
         return self._write((noise < p).to(self.dtype))
 
     def resize_(self, *sizes: Any) -> Tensor:
-        """Change the shape in place; grows the storage when needed (new elements are uninitialised)."""
+        """Change the shape in place, growing the storage when needed.
+
+        Differs from PyTorch: elements beyond the old storage are zero, not uninitialised memory."""
         shape = _shape_arg(sizes)
         n = _numel(shape)
         v, st = self._view, self._view.storage
         if v.offset + n > st.size:
-            bigger = P.alloc((v.offset + n,), st.dtype, st.backend)
+            bigger = P.full((v.offset + n,), 0, st.dtype, st.backend)
             old = View(st, (st.size,), (1,), 0)
             P.copy(old, out=View(bigger.storage, (st.size,), (1,), 0))
             st = bigger.storage
@@ -1524,6 +1554,9 @@ class Tensor:
         return self._new("full", (size, fill_value), kwargs)
 
 
+function._make_tensor = Tensor._make
+
+
 class _RemovableHandle:
     """What register_*hook returns: remove() unregisters the hook."""
 
@@ -1544,7 +1577,7 @@ def _rebuild(values: Any, dtype_name: str, device: str, requires_grad: bool) -> 
 
 def _check_index_tensor(x: Tensor, index: Tensor, d: int, name: str) -> None:
     if index.dtype is not int64:
-        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+        raise RuntimeError(f"{name}(): Expected dtype int{'32/int' if name == 'gather' else ''}64 for index")
     if index.ndim != x.ndim and not (index.ndim <= 1 and x.ndim <= 1):
         raise RuntimeError(f"Index tensor must have the same number of dimensions as {'input' if name == 'gather' else 'self'} tensor")
     if index.numel():

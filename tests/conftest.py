@@ -1,5 +1,4 @@
 """Test configuration: `--device=cpu|opencl:N|all` picks where tests that take the `device` fixture run."""
-import pytest
 
 
 def pytest_addoption(parser):
@@ -11,12 +10,8 @@ def _selected_devices(config) -> list[str]:
     choice = config.getoption("--device")
     if choice != "all":
         return [d.strip() for d in choice.split(",")]
-    import distgrad
-    found = ["cpu"]
-    opencl = getattr(distgrad, "opencl", None)
-    if opencl is not None and opencl.is_available():
-        found += [f"opencl:{i}" for i in range(opencl.device_count())]
-    return found
+    from distgrad import opencl
+    return ["cpu"] + [f"opencl:{i}" for i in range(opencl.device_count())] if opencl.is_available() else ["cpu"]
 
 
 def pytest_generate_tests(metafunc):

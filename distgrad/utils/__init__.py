@@ -1,0 +1,4 @@
+"""distgrad.utils: data loading (distgrad.utils.data)."""
+from . import data
+
+__all__ = ["data"]

@@ -1,0 +1,676 @@
+"""OpenCLBackend: the primitives of backends/base.py as OpenCL kernels on one device, launched asynchronously.
+
+NOTE [ OpenCL queue and buffer pool ]
+Each device has one in-order command queue. Primitives enqueue and return at once; only to_numpy, nonzero (its
+output size), the mapped-BLAS matmul on CPU devices and synchronize() wait for the device. Because the queue is in
+order, a buffer whose Storage dies can go back to the pool and be handed to the next allocation at once: every launch
+that still reads it was enqueued earlier and runs first.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyopencl as cl
+
+from ..base import (
+    ARG_REDUCE_OPS,
+    DTYPE_OF_NUMPY,
+    REDUCE_OPS,
+    SCAN_OPS,
+    Device,
+    DType,
+    Storage,
+    View,
+    contiguous_strides,
+)
+from . import DeviceInfo, error_name
+from .codegen import (
+    COMPUTE,
+    CTYPE,
+    LIMITS,
+    Expr,
+    cast,
+    collapse,
+    index_args,
+    index_code,
+    index_params,
+    is_float,
+    preamble,
+    store,
+    stride_class,
+    template,
+)
+
+_NP_OF_CTYPE = {"half": np.float16, "float": np.float32, "double": np.float64, "char": np.int8, "short": np.int16,
+                "int": np.int32, "long": np.int64, "uchar": np.uint8}
+# {a}, {b}: accumulator and value; {T}: compute type. Bool sums and products are logical, as in NumPy.
+COMBINE = {"sum": "(({T})({a} + {b}))", "prod": "(({T})({a} * {b}))", "max": "dg_max_{T}({a}, {b})",
+           "min": "dg_min_{T}({a}, {b})"}
+COMBINE_BOOL = {"sum": "({a} | {b})", "prod": "({a} & {b})", "max": "({a} | {b})", "min": "({a} & {b})"}
+IDENTITY = {"sum": lambda d: "0", "prod": lambda d: "1", "max": lambda d: LIMITS[d][0], "min": lambda d: LIMITS[d][1]}
+BETTER = {"argmax": ">", "argmin": "<"}
+SCAN_COMBINE = {"cumsum": "sum", "cumprod": "prod"}
+assert set(COMBINE) == set(REDUCE_OPS) and set(BETTER) == set(ARG_REDUCE_OPS) and set(SCAN_COMBINE) == set(SCAN_OPS)
+
+MATMUL_PATHS = ("blas", "tiled", "local")
+# Tile macros per path (NOTE [ GEMM tiling ]); "tiled" is the barrier-free register-blocked kernel for CPU devices.
+# TN = 16 is the VEC width (float16/double16); the vector form reached ~30 GFLOPS on PoCL where the scalar one made 3.
+TILES = {"tiled": {"TM": 8, "TN": 16, "TK": 1, "LX": 1, "LY": 1, "USE_LOCAL": 0, "VEC": 1},
+         "local": {"TM": 4, "TN": 4, "TK": 16, "LX": 16, "LY": 16, "USE_LOCAL": 1, "VEC": 0}}
+
+
+def cache_dir() -> Path:
+    """Where compiled program binaries live: DISTGRAD_OPENCL_CACHE_DIR, else ~/.cache/distgrad/opencl."""
+    env = os.environ.get("DISTGRAD_OPENCL_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "distgrad" / "opencl"
+
+
+def _round_up(n: int, m: int) -> int:
+    return max(m, (n + m - 1) // m * m)
+
+
+class _Storage(Storage):
+    """A Storage whose buffer goes back to its device's pool when the Storage dies."""
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        pool = getattr(self.backend, "pool", None)
+        if pool is not None:
+            pool.put(self.buf)
+
+
+class BufferPool:
+    """Reuses device buffers by size class (NOTE [ OpenCL queue and buffer pool ]), up to `limit` idle bytes."""
+
+    def __init__(self, ctx: cl.Context, limit: int) -> None:
+        self.ctx = ctx
+        self.limit = limit
+        self.idle: dict[int, list[cl.Buffer]] = defaultdict(list)
+        self.idle_bytes = 0
+
+    @staticmethod
+    def size_class(nbytes: int) -> int:
+        """Round up to 256 bytes, and above 1 MiB to a quarter of the next power of two (at most 25% slack)."""
+        if nbytes <= 1 << 20:
+            return _round_up(nbytes, 256)
+        return _round_up(nbytes, 1 << (nbytes.bit_length() - 3))
+
+    def get(self, nbytes: int) -> cl.Buffer:
+        size = self.size_class(nbytes)
+        idle = self.idle.get(size)
+        if idle:
+            self.idle_bytes -= size
+            return idle.pop()
+        try:
+            return cl.Buffer(self.ctx, cl.mem_flags.READ_WRITE, size)
+        except (cl.MemoryError, cl.Error):
+            self.clear()   # idle buffers of other sizes may be what stands in the way
+            return cl.Buffer(self.ctx, cl.mem_flags.READ_WRITE, size)
+
+    def put(self, buf: cl.Buffer) -> None:
+        size = buf.size
+        if self.idle_bytes + size > self.limit:
+            buf.release()
+            return
+        self.idle[size].append(buf)
+        self.idle_bytes += size
+
+    def clear(self) -> None:
+        for bufs in self.idle.values():
+            for b in bufs:
+                b.release()
+        self.idle.clear()
+        self.idle_bytes = 0
+
+
+class OpenCLBackend:
+    """The primitives on one OpenCL device (see backends/base.py for the contract)."""
+
+    def __init__(self, info: DeviceInfo, device: Device) -> None:
+        self.info = info
+        self.device = device
+        self.label = f"{device} '{info.name}' ({info.short_platform})"
+        try:
+            self.ctx = cl.Context([info.cl_device])
+            self.queue = cl.CommandQueue(self.ctx)
+        except cl.Error as e:
+            raise RuntimeError(f"OpenCL error {e.code} ({error_name(e.code)}) creating a context on {self.label}") \
+                from None
+        dev = info.cl_device
+        self.host_memory = info.kind == "cpu" or bool(dev.host_unified_memory)
+        self.compute_units = info.compute_units
+        self.max_wg = dev.max_work_group_size
+        self.wg = 1 if info.kind == "cpu" else min(128, 1 << (self.max_wg.bit_length() - 1))
+        self.matmul_path = os.environ.get("DISTGRAD_OPENCL_MATMUL") or ("blas" if self.host_memory else "local")
+        if self.matmul_path not in MATMUL_PATHS:
+            raise RuntimeError(f"DISTGRAD_OPENCL_MATMUL={self.matmul_path!r}: expected one of {MATMUL_PATHS}")
+        self.pool = BufferPool(self.ctx, min(info.global_mem_bytes // 4, 2 << 30))
+        self._kernels: dict[tuple, cl.Kernel] = {}
+        # besides the source and the build options, everything that can change the binary a source compiles to
+        self._cache_tag = repr((info.platform, info.name, info.driver_version, info.opencl_version,
+                                dev.platform.version, cl.VERSION_TEXT))
+
+    def __repr__(self) -> str:
+        return f"OpenCLBackend({self.label})"
+
+    # ---- compiling and launching -------------------------------------------------------------------------------
+
+    def _kernel(self, key: tuple, make: Callable[[], tuple[str, str, list[Any]]], options: str = "") -> cl.Kernel:
+        """The kernel for key, built on first use from make() -> (source, kernel name, scalar arg dtypes)."""
+        knl = self._kernels.get(key)
+        if knl is None:
+            src, name, arg_dtypes = make()
+            knl = getattr(self._build(src, options), name)
+            knl.set_scalar_arg_dtypes(arg_dtypes)
+            self._kernels[key] = knl
+        return knl
+
+    def _build(self, src: str, options: str) -> cl.Program:
+        """Build a program, from the disk cache when this (source, options, device, driver) was built before."""
+        digest = hashlib.sha256(repr((self._cache_tag, options, src)).encode()).hexdigest()
+        path = cache_dir() / f"{digest}.bin"
+        dev = self.info.cl_device
+        if path.exists():
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", cl.CompilerWarning)
+                    return cl.Program(self.ctx, [dev], [path.read_bytes()]).build(options)
+            except (cl.Error, OSError):
+                pass   # a stale or truncated binary: rebuild from source below and overwrite it
+        try:
+            with warnings.catch_warnings():   # a successful build's log (e.g. PoCL's notes) is no user's concern
+                warnings.simplefilter("ignore", cl.CompilerWarning)
+                prg = cl.Program(self.ctx, src).build(options)
+        except cl.RuntimeError as e:
+            raise RuntimeError(f"OpenCL kernel build failed on {self.label} with options {options!r}:\n{e}\n"
+                               f"source:\n{src}") from None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(prg.get_info(cl.program_info.BINARIES)[0])
+            tmp.replace(path)   # atomic: a concurrent process sees the whole binary or none
+        except OSError:
+            pass   # a read-only cache costs compile time, never correctness
+        return prg
+
+    def _launch(self, knl: cl.Kernel, gsize: tuple[int, ...], lsize: tuple[int, ...] | None, args: Sequence,
+                what: Callable[[], str]) -> None:
+        try:
+            knl(self.queue, gsize, lsize, *args)
+        except cl.Error as e:
+            raise self._error(e, what()) from None
+
+    def _error(self, e: cl.Error, what: str) -> RuntimeError:
+        return RuntimeError(f"OpenCL error {e.code} ({error_name(e.code)}) in {what} on {self.device}")
+
+    def _check_dtype(self, dtype: DType) -> None:
+        if dtype.name == "float64" and not self.info.fp64:
+            raise RuntimeError(f"{self.label} does not support torch.float64 (no cl_khr_fp64); use torch.float32 "
+                               f"or device 'cpu'")
+        if dtype.name == "float16" and not self.info.fp16:
+            raise RuntimeError(f"{self.label} does not support torch.float16 (no cl_khr_fp16); use torch.float32 "
+                               f"or device 'cpu'")
+
+    def _out(self, out: View | None, shape: tuple[int, ...], dtype: DType) -> View:
+        return self.alloc(shape, dtype) if out is None else out
+
+    # ---- memory ------------------------------------------------------------------------------------------------
+
+    def alloc(self, shape: tuple[int, ...], dtype: DType) -> View:
+        self._check_dtype(dtype)
+        n = 1
+        for s in shape:
+            n *= s
+        try:
+            buf = self.pool.get(n * dtype.itemsize)
+        except (cl.MemoryError, cl.Error):
+            raise RuntimeError(f"OpenCL out of memory on {self.label}: tried to allocate {n * dtype.itemsize} bytes "
+                               f"for a {dtype} tensor of shape {list(shape)}") from None
+        return View(_Storage(buf, dtype, self, n), shape, contiguous_strides(shape), 0)
+
+    def from_numpy(self, arr: np.ndarray) -> View:
+        dtype = DTYPE_OF_NUMPY.get(arr.dtype)
+        if dtype is None:
+            raise TypeError(f"can't convert np.ndarray of type numpy.{arr.dtype}. The only supported types are: "
+                            "float64, float32, float16, int64, int32, int16, int8, uint8, and bool.")
+        out = self.alloc(arr.shape, dtype)
+        if arr.size:
+            # non-blocking: pyopencl keeps the host array alive until the copy has run
+            cl.enqueue_copy(self.queue, out.storage.buf, np.ascontiguousarray(arr), is_blocking=False)
+        return out
+
+    def to_numpy(self, x: View) -> np.ndarray:
+        host = np.empty(x.shape, x.dtype.np)
+        if host.size == 0:
+            return host
+        if not x.is_contiguous():
+            x = self.copy(x)
+        try:
+            cl.enqueue_copy(self.queue, host, x.storage.buf, src_offset=x.offset * x.dtype.itemsize, is_blocking=True)
+        except cl.Error as e:
+            raise self._error(e, f"to_numpy {list(x.shape)} {x.dtype} (or a launch queued before it)") from None
+        return host
+
+    def copy(self, x: View, out: View | None = None, dtype: DType | None = None) -> View:
+        dt = out.dtype if out is not None else (dtype or x.dtype)
+        if out is None and dt is x.dtype and x.is_contiguous() and x.numel:
+            out = self.alloc(x.shape, dt)
+            cl.enqueue_copy(self.queue, out.storage.buf, x.storage.buf, byte_count=x.numel * dt.itemsize,
+                            src_offset=x.offset * dt.itemsize)
+            return out
+        return self._elementwise(("cast", dt.name, ("in", 0)), [x], out, dt, "copy")
+
+    def fill(self, out: View, value: float | bool) -> View:
+        return self._elementwise(("const", value), [], out, out.dtype, "fill")
+
+    # ---- elementwise -------------------------------------------------------------------------------------------
+
+    def unary(self, op: str, x: View, out: View | None = None) -> View:
+        return self._elementwise((op, ("in", 0)), [x], out, None, op)
+
+    def binary(self, op: str, a: View, b: View, out: View | None = None) -> View:
+        return self._elementwise((op, ("in", 0), ("in", 1)), [a, b], out, None, op)
+
+    def where(self, cond: View, a: View, b: View, out: View | None = None) -> View:
+        return self._elementwise(("where", ("in", 0), ("in", 1), ("in", 2)), [cond, a, b], out, None, "where")
+
+    def fused(self, expr: tuple, inputs: Sequence[View], out: View | None = None) -> View:
+        return self._elementwise(expr, list(inputs), out, None, "fused")
+
+    def _elementwise(self, expr: tuple, inputs: list[View], out: View | None, out_dtype: DType | None,
+                     what: str) -> View:
+        skeleton, consts = _split_consts(expr)
+        in_dtypes = tuple(v.dtype.name for v in inputs)
+        if out is None:
+            if out_dtype is None:
+                out_dtype = _DTYPES[_result_dtype(skeleton, in_dtypes)]
+            out = self.alloc(inputs[0].shape if inputs else (), out_dtype)
+        numel = out.numel
+        if numel == 0:
+            return out
+        shape, strides = collapse(out.shape, [out.strides] + [v.strides for v in inputs])
+        classes = tuple(stride_class(s) for s in strides)
+        key = ("ew", skeleton, in_dtypes, out.dtype.name, len(shape), classes)
+        knl = self._kernels.get(key) or self._kernel(key, lambda: _elementwise_source(
+            skeleton, in_dtypes, out.dtype.name, len(shape), classes))
+        if consts:
+            kinds = _expr(skeleton, in_dtypes, out.dtype.name).consts
+            consts = [np.uint8(bool(v)) if d == "bool" else _NP_OF_CTYPE[COMPUTE[d]](v) for (d, _), v in zip(kinds, consts)]
+        args = [out.storage.buf, numel,
+                *index_args(shape, [(out.offset, strides[0])] + [(v.offset, s) for v, s in zip(inputs, strides[1:])]),
+                *[v.storage.buf for v in inputs], *consts]
+        self._launch(knl, (_round_up(numel, 64),), None, args,
+                     lambda: f"{what} {list(out.shape)} {out.dtype}")
+        return out
+
+    # ---- reductions and scans ----------------------------------------------------------------------------------
+
+    def reduce(self, op: str, x: View, axes: tuple[int, ...], keepdim: bool, out: View | None = None) -> View:
+        kept = [d for d in range(len(x.shape)) if d not in axes]
+        kshape = tuple(x.shape[d] for d in kept)
+        if out is None:
+            out = self.alloc(tuple(1 if d in axes else n for d, n in enumerate(x.shape)) if keepdim else kshape,
+                             x.dtype)
+        okept = tuple(out.strides[d] for d in kept) if keepdim else out.strides
+        R = 1
+        for d in axes:
+            R *= x.shape[d]
+        if R == 0 and op in ("max", "min"):
+            raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+                               f"reduction dim with the 'dim' argument.")
+        self._reduce(op, x, kshape, okept, tuple(x.strides[d] for d in kept),
+                     tuple(x.shape[d] for d in axes), tuple(x.strides[d] for d in axes), out)
+        return out
+
+    def _reduce(self, op: str, x: View, kshape: tuple, okept: tuple, xkept: tuple, rshape: tuple, rstrides: tuple,
+                out: View) -> None:
+        kshape, (okept, xkept) = collapse(kshape, [okept, xkept])
+        rshape, (rstrides,) = collapse(rshape, [rstrides])
+        M = R = 1
+        for n in kshape:
+            M *= n
+        for n in rshape:
+            R *= n
+        if M == 0:
+            return
+        wg = self.wg
+        want = self.compute_units * (8 if wg == 1 else 4)   # items on CPUs, work-groups on GPUs
+        groups = max(1, min(-(-want // M), -(-R // (4096 if wg == 1 else wg * 16))))
+        chunk = -(-R // groups) if R else 0
+        dt = x.dtype.name
+        if groups > 1:   # pass 1 into (M, groups) partials, pass 2 reduces them into out
+            part = self.alloc((M, groups), x.dtype)
+            dst, dst_kept, dst_off, s_g = part, (groups * s for s in contiguous_strides(kshape)), 0, 1
+        else:
+            dst, dst_kept, dst_off, s_g = out, okept, out.offset, 0
+        key = ("reduce", op, dt, len(kshape), len(rshape), stride_class(rstrides), wg)
+        knl = self._kernels.get(key) or self._kernel(key, lambda: _reduce_source(
+            op, dt, len(kshape), len(rshape), stride_class(rstrides)), f"-D WG={wg}")
+        args = [dst.storage.buf, x.storage.buf, R, chunk, s_g,
+                *index_args(kshape, [(dst_off, tuple(dst_kept)), (x.offset, xkept)]),
+                *index_args(rshape, [(0, rstrides)])]
+        self._launch(knl, (groups * wg, M), (wg, 1) if wg > 1 else None, args,
+                     lambda: f"{op} over {R} of {M} rows {dt}")
+        if groups > 1:
+            self._reduce(op, part, kshape, okept, contiguous_strides(kshape + (groups,))[:-1] if kshape else (),
+                         (groups,), (1,), out)
+
+    def arg_reduce(self, op: str, x: View, axis: int, keepdim: bool) -> View:
+        R = x.shape[axis]
+        if R == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {axis} to have non-zero size.")
+        kept = [d for d in range(len(x.shape)) if d != axis]
+        out = self.alloc(tuple(1 if d == axis else n for d, n in enumerate(x.shape)) if keepdim else
+                         tuple(x.shape[d] for d in kept), DTYPE_OF_NUMPY[np.dtype(np.int64)])
+        okept = tuple(out.strides[d] for d in kept) if keepdim else out.strides
+        self._lines("arg_reduce", op, x, out, axis, okept, (R, x.strides[axis]))
+        return out
+
+    def argsort(self, x: View, axis: int, descending: bool) -> View:
+        out = self.alloc(x.shape, DTYPE_OF_NUMPY[np.dtype(np.int64)])
+        tmp = self.alloc((max(out.numel, 1),), out.dtype)
+        kept = [d for d in range(len(x.shape)) if d != axis]
+        self._lines("argsort", "argsort", x, out, axis, tuple(out.strides[d] for d in kept),
+                    (x.shape[axis], x.strides[axis], out.strides[axis], np.int32(descending)), tmp.storage.buf)
+        return out
+
+    def scan(self, op: str, x: View, axis: int, out: View | None = None) -> View:
+        out = self._out(out, x.shape, x.dtype)
+        kept = [d for d in range(len(x.shape)) if d != axis]
+        self._lines("scan", op, x, out, axis, tuple(out.strides[d] for d in kept),
+                    (x.shape[axis], x.strides[axis], out.strides[axis]))
+        return out
+
+    def _lines(self, family: str, op: str, x: View, out: View, axis: int, okept: tuple, extra: tuple,
+               scratch: cl.Buffer | None = None) -> None:
+        """Launch one item per line along axis (arg_reduce, argsort, scan)."""
+        kept = [d for d in range(len(x.shape)) if d != axis]
+        kshape, (okept, xkept) = collapse(tuple(x.shape[d] for d in kept), [okept, tuple(x.strides[d] for d in kept)])
+        M = 1
+        for n in kshape:
+            M *= n
+        if M == 0 or x.shape[axis] == 0:
+            return
+        dt = x.dtype.name
+        key = (family, op, dt, len(kshape))
+        knl = self._kernels.get(key) or self._kernel(key, lambda: _lines_source(family, op, dt, len(kshape)))
+        bufs = [out.storage.buf, x.storage.buf] if scratch is None else [out.storage.buf, scratch, x.storage.buf]
+        args = [*bufs, M, *extra, *index_args(kshape, [(out.offset, okept), (x.offset, xkept)])]
+        self._launch(knl, (_round_up(M, 64),), None, args, lambda: f"{op} {list(x.shape)} {dt} along dim {axis}")
+
+    # ---- matmul ------------------------------------------------------------------------------------------------
+
+    def matmul(self, a: View, b: View, out: View | None = None) -> View:
+        B, M, K = a.shape
+        N = b.shape[2]
+        out = self._out(out, (max(B, b.shape[0]), M, N), a.dtype)
+        if out.numel == 0:
+            return out
+        if K == 0:
+            return self.fill(out, 0)
+        if self.matmul_path == "blas" and self.host_memory:
+            return self._matmul_mapped(a, b, out)
+        path = "tiled" if self.matmul_path == "blas" else self.matmul_path
+        tiles = TILES[path]
+        if tiles["LX"] * tiles["LY"] > self.max_wg:
+            tiles = {**tiles, "LY": max(1, self.max_wg // tiles["LX"])}
+        unit = tuple(s == 1 for s in (a.strides[1], a.strides[2], b.strides[1], b.strides[2], out.strides[2]))
+        dt = a.dtype.name
+        if tiles["VEC"] and not (unit[3] and dt in ("float32", "float64")):
+            tiles = {**tiles, "VEC": 0}
+        options = " ".join(f"-D {k}={v}" for k, v in tiles.items())
+        key = ("matmul", dt, unit, options)
+        knl = self._kernels.get(key) or self._kernel(key, lambda: _matmul_source(dt, unit), options)
+        lx, ly = tiles["LX"], tiles["LY"]
+        gsize = (-(-N // (tiles["TN"] * lx)) * lx, -(-M // (tiles["TM"] * ly)) * ly, out.shape[0])
+        args = [out.storage.buf, a.storage.buf, b.storage.buf, M, N, K,
+                a.offset, a.strides[0], a.strides[1], a.strides[2], b.offset, b.strides[0], b.strides[1], b.strides[2],
+                out.offset, out.strides[0], out.strides[1], out.strides[2]]
+        self._launch(knl, gsize, (lx, ly, 1), args, lambda: f"matmul {M}x{K}x{N} {dt} ({path})")
+        return out
+
+    def _matmul_mapped(self, a: View, b: View, out: View) -> View:
+        """CPU devices: map the buffers (host memory, no copy) and let NumPy's BLAS compute into out."""
+        maps = []
+        try:
+            arrays = []
+            for v, flags in ((a, cl.map_flags.READ), (b, cl.map_flags.READ),
+                             (out, cl.map_flags.READ | cl.map_flags.WRITE)):
+                host, _ = cl.enqueue_map_buffer(self.queue, v.storage.buf, flags, 0, (v.storage.size,), v.dtype.np,
+                                                is_blocking=True)
+                maps.append(host)
+                it = v.dtype.itemsize
+                arrays.append(np.ndarray(v.shape, v.dtype.np, host, v.offset * it, tuple(s * it for s in v.strides)))
+            xa, xb, xo = arrays
+            if xa.shape[0] == 1 and xb.shape[0] == 1:
+                np.matmul(xa[0], xb[0], out=xo[0])
+            else:
+                np.matmul(xa, xb, out=xo)
+        except cl.Error as e:
+            raise self._error(e, f"matmul (mapped) {list(a.shape)} @ {list(b.shape)} {a.dtype}") from None
+        finally:
+            for host in maps:
+                host.base.release(self.queue)
+        return out
+
+    # ---- indexing ----------------------------------------------------------------------------------------------
+
+    def gather(self, x: View, axis: int, index: View, out: View | None = None) -> View:
+        out = self._out(out, index.shape, x.dtype)
+        if out.numel == 0:
+            return out
+        xst = tuple(0 if d == axis else s for d, s in enumerate(x.strides))
+        shape, strides = collapse(index.shape, [out.strides, index.strides, xst])
+        dt = x.dtype.name
+        key = ("gather", dt, len(shape))
+        knl = self._kernels.get(key) or self._kernel(key, lambda: _indexed_source(
+            "gather", dt, len(shape), ["out", "idx", "x"]))
+        args = [out.storage.buf, x.storage.buf, index.storage.buf, out.numel, x.strides[axis],
+                *index_args(shape, [(out.offset, strides[0]), (index.offset, strides[1]), (x.offset, strides[2])])]
+        self._launch(knl, (_round_up(out.numel, 64),), None, args, lambda: f"gather {list(index.shape)} {dt}")
+        return out
+
+    def scatter(self, mode: str, out: View, axis: int, index: View, src: View) -> View:
+        line_shape = tuple(1 if d == axis else n for d, n in enumerate(index.shape))
+        R = index.shape[axis] if index.shape else 1
+        lines = 1
+        for n in line_shape:
+            lines *= n
+        if lines == 0 or R == 0:
+            return out
+        ost = tuple(0 if d == axis else s for d, s in enumerate(out.strides))
+        shape, strides = collapse(line_shape, [ost, index.strides, src.strides])
+        dt = out.dtype.name
+        key = ("scatter", mode, dt, len(shape))
+        knl = self._kernels.get(key) or self._kernel(key, lambda: _indexed_source(
+            "scatter", dt, len(shape), ["out", "idx", "src"], mode))
+        ax = (out.strides[axis], src.strides[axis], index.strides[axis]) if index.shape else (0, 0, 0)
+        args = [out.storage.buf, src.storage.buf, index.storage.buf, lines, R, *ax,
+                *index_args(shape, [(out.offset, strides[0]), (index.offset, strides[1]), (src.offset, strides[2])])]
+        self._launch(knl, (_round_up(lines, 64),), None, args, lambda: f"scatter_{mode} {list(index.shape)} {dt}")
+        return out
+
+    def nonzero(self, x: View) -> View:
+        nd, numel = len(x.shape), x.numel
+        int64 = DTYPE_OF_NUMPY[np.dtype(np.int64)]
+        if nd == 0 or numel == 0:   # nothing to parallelise; NumPy gives the (n, ndim) shape conventions
+            return self.from_numpy(np.argwhere(self.to_numpy(x)).astype(np.int64))
+        chunks = max(1, min(self.compute_units * 16, numel // 1024))
+        chunk = -(-numel // chunks)
+        dt = x.dtype.name
+        prg_key = ("nonzero", dt, nd)
+        make = lambda name: lambda: _nonzero_source(name, dt, nd)
+        counter = self._kernels.get(prg_key + ("count",)) or self._kernel(prg_key + ("count",), make("count"))
+        writer = self._kernels.get(prg_key + ("write",)) or self._kernel(prg_key + ("write",), make("write"))
+        idx = index_args(x.shape, [(x.offset, x.strides)])
+        counts = self.alloc((chunks,), int64)
+        self._launch(counter, (chunks,), None, [counts.storage.buf, x.storage.buf, numel, chunk, *idx],
+                     lambda: f"nonzero {list(x.shape)} {dt}")
+        ends = np.cumsum(self.to_numpy(counts))
+        out = self.alloc((int(ends[-1]), nd), int64)
+        if out.numel:
+            starts = self.from_numpy(ends - self.to_numpy(counts))
+            self._launch(writer, (chunks,), None, [out.storage.buf, starts.storage.buf, x.storage.buf, numel, chunk,
+                                                   *idx], lambda: f"nonzero {list(x.shape)} {dt}")
+        return out
+
+    # ---- random ------------------------------------------------------------------------------------------------
+
+    def random(self, op: str, out: View, seed: int, offset: int, a: float, b: float) -> View:
+        numel = out.numel
+        if numel == 0:
+            return out
+        dt = out.dtype.name
+        upb = 2 if dt == "float64" else 4
+        shape, (strides,) = collapse(out.shape, [out.strides])
+        key = ("philox", op, dt, len(shape), stride_class(strides))
+        knl = self._kernels.get(key) or self._kernel(key, lambda: _philox_source(
+            op, dt, len(shape), stride_class(strides)), f"-D UPB={upb} -D NORMAL={int(op == 'normal')}")
+        ct = np.float64 if dt == "float64" else np.float32
+        scale = b - a if op == "uniform" else b
+        args = [out.storage.buf, numel, offset, seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF, ct(a), ct(scale),
+                *index_args(shape, [(out.offset, strides)])]
+        self._launch(knl, (-(-numel // upb),), None, args, lambda: f"{op} {list(out.shape)} {dt}")
+        return out
+
+    def synchronize(self) -> None:
+        try:
+            self.queue.finish()
+        except cl.Error as e:
+            raise self._error(e, "synchronize (a launch queued earlier failed)") from None
+
+
+# ---- kernel sources ----------------------------------------------------------------------------------------------
+
+_DTYPES = {d.name: d for d in DTYPE_OF_NUMPY.values()}
+
+
+@functools.lru_cache(maxsize=4096)
+def _result_dtype(skeleton: tuple, in_dtypes: tuple) -> str:
+    return Expr(skeleton, list(in_dtypes)).dtype
+
+
+@functools.lru_cache(maxsize=4096)
+def _expr(skeleton: tuple, in_dtypes: tuple, out_dtype: str) -> Expr:
+    return Expr(skeleton, list(in_dtypes), out_dtype)
+
+
+def _split_consts(expr: tuple) -> tuple[tuple, list]:
+    """The expression with constant values blanked (the cache key) and the values in render order."""
+    consts: list = []
+
+    def walk(e: tuple) -> tuple:
+        if e[0] == "const":
+            consts.append(e[1])
+            return ("const", None)
+        if e[0] in ("in", "cast"):
+            return e if e[0] == "in" else ("cast", e[1], walk(e[2]))
+        return (e[0], *[walk(c) for c in e[1:]])
+
+    return walk(expr), consts
+
+
+def _elementwise_source(skeleton: tuple, in_dtypes: tuple, out_dtype: str, nd: int, classes: tuple) -> tuple:
+    ex = _expr(skeleton, in_dtypes, out_dtype)
+    value = store(_final_cast(ex, skeleton, out_dtype), out_dtype)
+    names = ["out"] + [f"i{k}" for k in range(len(in_dtypes))]
+    params = index_params("", nd, names)
+    params += [f"__global const {CTYPE[d]}* in{k}" for k, d in enumerate(in_dtypes)]
+    params += [f"const {COMPUTE[d]} cst{k}" for k, (d, _) in enumerate(ex.consts)]
+    loads = "\n    ".join(f"const {CTYPE[d]} v{k} = in{k}[o_i{k}];" for k, d in enumerate(in_dtypes))
+    src = template("elementwise").substitute(
+        PREAMBLE=preamble(ex.dtypes | {out_dtype}), OUT_T=CTYPE[out_dtype], PARAMS=", ".join(params),
+        INDEX=index_code("", nd, names, list(classes), "gid"), LOADS=loads, VALUE=value)
+    arg_dtypes = [None, np.int64] + [np.int64] * (nd + len(names) * (nd + 1)) + [None] * len(in_dtypes)
+    arg_dtypes += [None] * len(ex.consts)   # numpy scalars of the right type, made at launch
+    return src, "elementwise", arg_dtypes
+
+
+def _final_cast(ex: Expr, skeleton: tuple, out_dtype: str) -> str:
+    """The expression converted to out's compute type (copy into another dtype, or in-place into a wider out)."""
+    root = ex._type(skeleton) or out_dtype
+    return ex.code if root == out_dtype else cast(ex.code, root, out_dtype)
+
+
+def _combine(op: str, dt: str) -> str:
+    table = COMBINE_BOOL if dt == "bool" else COMBINE
+    return table[op].format(a="a", b="b", T=COMPUTE[dt])
+
+
+def _reduce_source(op: str, dt: str, kd: int, rd: int, rclass: str) -> tuple:
+    params = index_params("k", kd, ["out", "x"]) + index_params("r", rd, ["y"])
+    src = template("reduce").substitute(
+        PREAMBLE=preamble({dt}), T=CTYPE[dt], ACC_T=COMPUTE[dt], COMBINE=_combine(op, dt),
+        IDENTITY=IDENTITY[op](dt), PARAMS=", ".join(params), STORE=store("acc", dt),
+        KEPT_INDEX=index_code("k", kd, ["out", "x"], ["s", "s"], "m"),
+        RED_INDEX=index_code("r", rd, ["y"], [rclass], "r"))
+    return src, "reduce", [None, None, np.int64, np.int64, np.int64] + [np.int64] * (len(params))
+
+
+def _lines_source(family: str, op: str, dt: str, kd: int) -> tuple:
+    params = index_params("k", kd, ["out", "x"])
+    subs = {"PREAMBLE": preamble({dt}), "T": CTYPE[dt], "ACC_T": COMPUTE[dt], "PARAMS": ", ".join(params),
+            "KEPT_INDEX": index_code("k", kd, ["out", "x"], ["s", "s"], "m")}
+    if family == "argsort":
+        less = "((a) < (b) || (isnan(b) && !isnan(a)))" if is_float(dt) else "((a) < (b))"
+        subs.update(LESS=less)
+        head = [None, None, None, np.int64, np.int64, np.int64, np.int64, None]
+    elif family == "scan":
+        comb = SCAN_COMBINE[op]
+        subs.update(COMBINE=_combine(comb, dt), IDENTITY=IDENTITY[comb](dt), STORE=store("acc", dt))
+        head = [None, None, np.int64, np.int64, np.int64, np.int64]
+    else:
+        cmp = BETTER[op]
+        nan = "(isnan(v) && !isnan(best)) || " if is_float(dt) else ""
+        subs.update(BETTER=f"{nan}v {cmp} best")
+        head = [None, None, np.int64, np.int64, np.int64]
+    return template(family).substitute(subs), family, head + [np.int64] * len(params)
+
+
+def _matmul_source(dt: str, unit: tuple) -> tuple:
+    defines = [f"#define {name} {'1' if u else name.lower()}" for name, u in zip(("SA_M", "SA_K", "SB_K", "SB_N"), unit)]
+    defines.append(f"#define SC_N_UNIT {int(unit[4])}")
+    mac = "fma(av[i], bv[j], acc[i][j])" if is_float(dt) else "acc[i][j] + av[i] * bv[j]"
+    src = template("matmul").substitute(PREAMBLE=preamble({dt}) + "\n" + "\n".join(defines), T=CTYPE[dt],
+                                        ACC_T=COMPUTE[dt], MAC=mac, TN=TILES["tiled"]["TN"],
+                                        VT=f"{COMPUTE[dt]}{TILES['tiled']['TN']}")
+    return src, "matmul", [None, None, None] + [np.int64] * 15
+
+
+def _indexed_source(family: str, dt: str, nd: int, names: list[str], mode: str = "") -> tuple:
+    params = index_params("", nd, names)
+    update = {"set": "v", "add": "*dst | v" if dt == "bool" else f"({CTYPE[dt]})(*dst + v)"}.get(mode, "")
+    src = template(family).substitute(PREAMBLE=preamble({dt}), T=CTYPE[dt], PARAMS=", ".join(params),
+                                      INDEX=index_code("", nd, names, ["s"] * len(names), "gid"), UPDATE=update)
+    head = [None, None, None, np.int64, np.int64] + ([np.int64] * 3 if family == "scatter" else [])
+    return src, family, head + [np.int64] * len(params)
+
+
+def _nonzero_source(which: str, dt: str, nd: int) -> tuple:
+    params = index_params("", nd, ["x"])
+    write = " ".join(f"out[at * {nd} + {k}] = c{k};" for k in range(nd))
+    src = template("nonzero").substitute(PREAMBLE=preamble({dt}), T=CTYPE[dt], PARAMS=", ".join(params),
+                                         INDEX=index_code("", nd, ["x"], ["s"], "i"), WRITE=write)
+    head = [None, None, np.int64, np.int64] if which == "count" else [None, None, None, np.int64, np.int64]
+    return src, f"nonzero_{which}", head + [np.int64] * len(params)
+
+
+def _philox_source(op: str, dt: str, nd: int, cls: str) -> tuple:
+    ct = "double" if dt == "float64" else "float"
+    params = index_params("o", nd, ["out"])
+    src = template("philox").substitute(
+        PREAMBLE=preamble({dt}), OUT_T=CTYPE[dt], CT=ct, PARAMS=", ".join(params),
+        TWO_PI="6.283185307179586" if ct == "double" else "6.283185307179586f",
+        INDEX=index_code("o", nd, ["out"], [cls], "j"))
+    return src, "philox", [None, np.int64, np.uint64, np.uint32, np.uint32, None, None] + [np.int64] * len(params)

@@ -1,0 +1,93 @@
+${PREAMBLE}
+
+// NOTE [ GEMM tiling ]
+// C[bt] = A[bt] @ B[bt] on strided operands. A work-group of LX x LY items computes a (TM * LY) x (TN * LX) tile of C;
+// item (lx, ly) owns rows m0 + ly + i * LY and columns n0 + lx + j * LX, so neighbouring items read neighbouring
+// columns of B (coalesced on GPUs, vectorised across items by PoCL) and each item keeps TM x TN sums in registers.
+// With USE_LOCAL (GPUs) the group first stages TK-deep slices of A and B in local memory; without it (CPU devices,
+// where barriers are slow) items read global memory directly, clamping edge rows and columns instead of branching.
+// Tile sizes are -D macros (TM, TN, TK, LX, LY); SA_M ... SB_N are the strides, or 1 where that is known at build.
+// VEC (CPU devices, float/double, unit column stride in B) keeps each tile row in one vector register instead.
+#define A_AT(m, k) a[(m) * SA_M + (k) * SA_K]
+#define B_AT(k, n) b[(k) * SB_K + (n) * SB_N]
+
+__kernel void matmul(__global ${T}* c, __global const ${T}* a, __global const ${T}* b, long M, long N, long K,
+                     long off_a, long sa_b, long sa_m, long sa_k, long off_b, long sb_b, long sb_k, long sb_n,
+                     long off_c, long sc_b, long sc_m, long sc_n)
+{
+    const int lx = get_local_id(0), ly = get_local_id(1);
+    const long n0 = get_group_id(0) * (TN * LX), m0 = get_group_id(1) * (TM * LY);
+    const long bt = get_global_id(2);
+    a += off_a + bt * sa_b;
+    b += off_b + bt * sb_b;
+    c += off_c + bt * sc_b;
+    ${ACC_T} acc[TM][TN];
+    for (int i = 0; i < TM; ++i)
+        for (int j = 0; j < TN; ++j)
+            acc[i][j] = 0;
+#if USE_LOCAL
+    __local ${T} ta[TK][TM * LY];
+    __local ${T} tb[TK][TN * LX];
+    for (long k0 = 0; k0 < K; k0 += TK) {
+        for (int e = ly * LX + lx; e < TK * TM * LY; e += LX * LY) {
+            const long m = m0 + e % (TM * LY), k = k0 + e / (TM * LY);
+            ta[e / (TM * LY)][e % (TM * LY)] = (m < M && k < K) ? A_AT(m, k) : 0;
+        }
+        for (int e = ly * LX + lx; e < TK * TN * LX; e += LX * LY) {
+            const long n = n0 + e % (TN * LX), k = k0 + e / (TN * LX);
+            tb[e / (TN * LX)][e % (TN * LX)] = (n < N && k < K) ? B_AT(k, n) : 0;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int kk = 0; kk < TK; ++kk) {
+            ${ACC_T} av[TM], bv[TN];
+            for (int i = 0; i < TM; ++i) av[i] = ta[kk][ly + i * LY];
+            for (int j = 0; j < TN; ++j) bv[j] = tb[kk][lx + j * LX];
+            for (int i = 0; i < TM; ++i)
+                for (int j = 0; j < TN; ++j)
+                    acc[i][j] = ${MAC};
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+#else
+#if VEC
+    // One item per tile (LX = LY = 1): its TN columns are contiguous in B, so each row of the tile is one TN-wide
+    // vector and the k loop is TM vector FMAs per vector load; edge tiles take the scalar path below.
+    if (m0 + TM <= M && n0 + TN <= N) {
+        ${VT} accv[TM];
+        for (int i = 0; i < TM; ++i) accv[i] = 0;
+        for (long k = 0; k < K; ++k) {
+            const ${VT} bv = vload${TN}(0, b + k * SB_K + n0);
+            for (int i = 0; i < TM; ++i) accv[i] = fma((${VT})A_AT(m0 + i, k), bv, accv[i]);
+        }
+        for (int i = 0; i < TM; ++i) {
+#if SC_N_UNIT
+            vstore${TN}(accv[i], 0, c + (m0 + i) * sc_m + n0);
+#else
+            ${T} row[TN];
+            vstore${TN}(accv[i], 0, row);
+            for (int j = 0; j < TN; ++j) c[(m0 + i) * sc_m + (n0 + j) * sc_n] = row[j];
+#endif
+        }
+        return;
+    }
+#endif
+    long rows[TM], cols[TN];
+    for (int i = 0; i < TM; ++i) rows[i] = min(m0 + ly + i * LY, M - 1);
+    for (int j = 0; j < TN; ++j) cols[j] = min(n0 + lx + j * LX, N - 1);
+    for (long k = 0; k < K; ++k) {
+        ${ACC_T} av[TM], bv[TN];
+        for (int i = 0; i < TM; ++i) av[i] = A_AT(rows[i], k);
+        for (int j = 0; j < TN; ++j) bv[j] = B_AT(k, cols[j]);
+        for (int i = 0; i < TM; ++i)
+            for (int j = 0; j < TN; ++j)
+                acc[i][j] = ${MAC};
+    }
+#endif
+    for (int i = 0; i < TM; ++i) {
+        const long m = m0 + ly + i * LY;
+        for (int j = 0; j < TN; ++j) {
+            const long n = n0 + lx + j * LX;
+            if (m < M && n < N) c[m * sc_m + n * sc_n] = (${T})acc[i][j];
+        }
+    }
+}

@@ -1,0 +1,156 @@
+"""Benchmark the NumPy backend and each OpenCL device: GEMM, fused elementwise, launch overhead, start-up time.
+
+    python scripts/bench_backends.py [--sizes 256,512,1024,2048] [--json out.json]
+
+Each figure is the best of a few runs (the machine may be shared: rerun when it is quiet). Start-up is measured in
+child processes: the first with empty program caches (distgrad's and PoCL's), the second reusing what the first wrote.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from distgrad.backends import opencl
+from distgrad.backends.base import float32
+
+RELU_FMA = ("max", ("add", ("mul", ("in", 0), ("in", 1)), ("in", 2)), ("const", 0.0))
+FUSED_N = 1 << 24
+
+
+def best(fn, repeat: int) -> float:
+    """The fastest of `repeat` timed calls of fn (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def gemm_numpy(n: int) -> float:
+    a, b = np.random.rand(n, n).astype(np.float32), np.random.rand(n, n).astype(np.float32)
+    return 2 * n**3 / best(lambda: a @ b, 3 if n <= 1024 else 2) / 1e9
+
+
+def gemm_opencl(be, n: int, path: str) -> float:
+    a = be.from_numpy(np.random.rand(1, n, n).astype(np.float32))
+    b = be.from_numpy(np.random.rand(1, n, n).astype(np.float32))
+    out = be.alloc((1, n, n), float32)
+    be.matmul_path = path
+
+    def run():
+        be.matmul(a, b, out=out)
+        be.synchronize()
+    return 2 * n**3 / best(run, 3 if n <= 1024 else 2) / 1e9
+
+
+def fused_numpy() -> float:
+    a, b, c = (np.random.rand(FUSED_N).astype(np.float32) for _ in range(3))
+    return 16 * FUSED_N / best(lambda: np.maximum(a * b + c, 0), 3) / 1e9
+
+
+def fused_opencl(be) -> float:
+    ins = [be.from_numpy(np.random.rand(FUSED_N).astype(np.float32)) for _ in range(3)]
+    out = be.alloc((FUSED_N,), float32)
+
+    def run():
+        be.fused(RELU_FMA, ins, out=out)
+        be.synchronize()
+    return 16 * FUSED_N / best(run, 5) / 1e9
+
+
+def launch_overhead(be, n: int = 2000) -> tuple[float, float]:
+    """Microseconds per queued launch: a prebuilt kernel enqueued as is, and a whole binary() primitive call."""
+    import pyopencl as cl
+    x = be.from_numpy(np.ones(4, np.float32))
+    be.binary("add", x, x, out=x)
+    be.synchronize()
+    knl = next(k for key, k in be._kernels.items() if key[0] == "ew")
+    times = []
+    for fn in (lambda: cl.enqueue_nd_range_kernel(be.queue, knl, (64,), None),
+               lambda: be.binary("add", x, x, out=x)):
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        times.append((time.perf_counter() - t) / n * 1e6)
+        be.synchronize()
+    return times[0], times[1]
+
+
+STARTUP_CHILD = """
+import time
+t = time.perf_counter()
+import numpy as np
+from distgrad.backends import opencl
+from distgrad.backends.base import View
+be = opencl.open_device({index})
+x = be.from_numpy(np.ones((64, 64), np.float32))
+be.binary("add", x, x)
+be.unary("exp", x)
+be.reduce("sum", x, (1,), False)
+be.fused({expr!r}, [x, x, x])
+be.matmul_path = "tiled"
+m = View(x.storage, (1, 64, 64), (0, 64, 1))
+be.matmul(m, m)
+be.to_numpy(x)
+print(time.perf_counter() - t)
+"""
+
+
+def startup(index: int) -> tuple[float, float]:
+    """Seconds for a child process to open the device and run five primitives: first with empty caches, then again."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "DISTGRAD_OPENCL_CACHE_DIR": os.path.join(tmp, "distgrad"),
+               "POCL_CACHE_DIR": os.path.join(tmp, "pocl")}
+        code = STARTUP_CHILD.format(index=index, expr=RELU_FMA)
+        runs = [float(subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True,
+                                     text=True, timeout=300).stdout.split()[-1]) for _ in range(2)]
+    return runs[0], runs[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="256,512,1024,2048")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows: list[tuple[str, str, float, str]] = []   # (device, figure, value, unit)
+    np_gemm = {n: gemm_numpy(n) for n in sizes}
+    rows += [("cpu (NumPy)", f"GEMM {n}", g, "GFLOPS") for n, g in np_gemm.items()]
+    np_fused = fused_numpy()
+    rows.append(("cpu (NumPy)", "relu(a*b+c) 16M, 3 ops", np_fused, "GB/s"))
+    for info in opencl.devices():
+        if info.platform == "Oclgrind":
+            continue   # a simulator: correctness, not speed
+        be = opencl.open_device(info.index)
+        name = f"{be.device} {info.name[:24]}"
+        paths = (["blas"] if be.host_memory else []) + ["tiled" if info.kind == "cpu" else "local"]
+        for path in paths:
+            for n in sizes:
+                g = gemm_opencl(be, n, path)
+                rows.append((name, f"GEMM {n} ({path})", g, f"GFLOPS  {g / np_gemm[n]:.2f}x NumPy"))
+        f = fused_opencl(be)
+        rows.append((name, "relu(a*b+c) 16M, fused", f, f"GB/s  {f / np_fused:.2f}x NumPy"))
+        raw, prim = launch_overhead(be)
+        rows.append((name, "queued launch, prebuilt kernel", raw, "us"))
+        rows.append((name, "queued launch, binary() primitive", prim, "us"))
+        cold, warm = startup(info.index)
+        rows.append((name, "start-up, 1st process (cold)", cold, "s"))
+        rows.append((name, "start-up, 2nd process (cached)", warm, f"s  {cold / warm:.1f}x faster"))
+    width = max(len(r[0]) for r in rows)
+    for dev, what, value, unit in rows:
+        print(f"{dev:<{width}}  {what:<36} {value:>9.2f} {unit}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{"device": d, "figure": w, "value": v, "unit": u} for d, w, v, u in rows], f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

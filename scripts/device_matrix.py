@@ -1,0 +1,93 @@
+"""List every OpenCL platform/device, run the test suite once per device, and tabulate pass/fail per test file.
+
+    python scripts/device_matrix.py [--out matrix] [--with-cpu] [--oclgrind] [-- extra pytest args]
+
+Writes <out>.md and <out>.json (attach them to a bug report) and prints the same table. Each device runs
+`pytest --device=opencl:N` in its own process; --oclgrind adds the oclgrind simulator and runs only the tests marked
+`oclgrind` on it (the simulator is slow).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def list_devices(env: dict) -> list[dict]:
+    """The devices as distgrad orders them, read in a child process so that `env` (the ICD list) applies."""
+    code = ("import json; from distgrad.backends import opencl as o; print(json.dumps([dict(index=i.index, kind=i.kind,"
+            " name=i.name, platform=i.platform, vendor=i.vendor, driver=i.driver_version, opencl=i.opencl_version,"
+            " fp64=i.fp64, fp16=i.fp16, memory_gib=round(i.global_mem_bytes / 2**30, 2)) for i in o.devices()]))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(out.stdout)
+
+
+def run_suite(device: str, env: dict, extra: list[str]) -> dict[str, dict[str, int]]:
+    """Run pytest on one device; returns {test file: {passed, failed, skipped}}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = Path(tmp) / "junit.xml"
+        subprocess.run([sys.executable, "-m", "pytest", "tests", f"--device={device}", "-q", "-p", "no:cacheprovider",
+                        f"--junitxml={xml}", *extra], cwd=ROOT, env=env, timeout=3600, check=False)
+        groups: dict[str, dict[str, int]] = defaultdict(lambda: {"passed": 0, "failed": 0, "skipped": 0})
+        if not xml.exists():
+            return {"(pytest did not run)": {"passed": 0, "failed": 1, "skipped": 0}}
+        for case in ET.parse(xml).getroot().iter("testcase"):
+            group = case.get("classname", "?").split(".")[1 if case.get("classname", "").startswith("tests.") else 0]
+            outcome = ("failed" if case.find("failure") is not None or case.find("error") is not None else
+                       "skipped" if case.find("skipped") is not None else "passed")
+            groups[group + ".py"][outcome] += 1
+    return dict(groups)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="device_matrix", help="writes OUT.md and OUT.json")
+    parser.add_argument("--with-cpu", action="store_true", help="also run the suite on the NumPy backend")
+    parser.add_argument("--oclgrind", action="store_true", help="add the oclgrind simulator (tests marked oclgrind)")
+    parser.add_argument("pytest_args", nargs="*", help="passed to pytest after --")
+    args = parser.parse_args()
+    env = {**os.environ, **({"DISTGRAD_OPENCL_OCLGRIND": "1"} if args.oclgrind else {})}
+    devices = list_devices(env)
+    print(f"{'device':<10} {'kind':<11} {'name':<34} {'platform':<30} {'driver':<14} fp64  fp16  GiB")
+    for d in devices:
+        print(f"opencl:{d['index']:<3} {d['kind']:<11} {d['name'][:34]:<34} {d['platform'][:30]:<30} "
+              f"{d['driver'][:14]:<14} {'yes' if d['fp64'] else 'no':<5} {'yes' if d['fp16'] else 'no':<5} "
+              f"{d['memory_gib']}")
+    runs = (["cpu"] if args.with_cpu else []) + [f"opencl:{d['index']}" for d in devices]
+    results = {}
+    for dev in runs:
+        grind = next((d for d in devices if f"opencl:{d['index']}" == dev and d["platform"] == "Oclgrind"), None)
+        extra = args.pytest_args + (["-m", "oclgrind", "tests/test_backend_contract.py"] if grind else [])
+        print(f"\n== {dev}: pytest --device={dev} {' '.join(extra)}", flush=True)
+        results[dev] = run_suite(dev, env, extra)
+    files = sorted({f for r in results.values() for f in r})
+    head = "| test file | " + " | ".join(results) + " |"
+    lines = [head, "|" + "---|" * (len(results) + 1)]
+    for f in files:
+        cells = []
+        for groups in results.values():
+            c = groups.get(f)
+            cells.append("-" if c is None else
+                         f"{'FAIL' if c['failed'] else 'ok'} {c['passed']}/{c['failed']}/{c['skipped']}")
+        lines.append(f"| {f} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    print("\n(passed/failed/skipped)\n" + table)
+    Path(f"{args.out}.md").write_text("# distgrad device matrix\n\n" + "\n".join(
+        f"- opencl:{d['index']}: {d['name']} ({d['platform']}, driver {d['driver']}, {d['opencl']}, "
+        f"fp64={d['fp64']}, fp16={d['fp16']}, {d['memory_gib']} GiB)" for d in devices)
+        + "\n\nCells: passed/failed/skipped.\n\n" + table + "\n")
+    Path(f"{args.out}.json").write_text(json.dumps({"devices": devices, "results": results}, indent=1))
+    print(f"\nwrote {args.out}.md and {args.out}.json")
+    sys.exit(1 if any(c["failed"] for r in results.values() for c in r.values()) else 0)
+
+
+if __name__ == "__main__":
+    main()

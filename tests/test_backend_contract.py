@@ -1,0 +1,569 @@
+"""Every backend primitive on every backend, against the NumPy backend, on strided, broadcast and offset Views.
+
+The only test file that calls backends directly. It runs on cpu and on each OpenCL device found; with
+DISTGRAD_TEST_OCLGRIND=1 the tests marked `oclgrind` also run on the oclgrind simulator, which reports
+out-of-bounds accesses and data races (run this file alone then: the platform list is read once per process).
+"""
+import os
+
+import numpy as np
+import pytest
+from distgrad.backends import base, cpu
+from distgrad.backends import opencl as ocl
+from distgrad.backends.base import View
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+if os.environ.get("DISTGRAD_TEST_OCLGRIND") == "1":
+    os.environ["DISTGRAD_OPENCL_OCLGRIND"] = "1"
+
+CPU = cpu.open_device(None)
+F32 = {"rtol": 2e-5, "atol": 2e-6}
+
+
+def _backend_ids() -> tuple[list[str], list[str]]:
+    """(ids for every test, extra ids for tests marked oclgrind)."""
+    infos = ocl.devices()
+    plain = ["cpu"] + [f"opencl:{i.index}" for i in infos if i.platform != "Oclgrind"]
+    return plain, [f"opencl:{i.index}" for i in infos if i.platform == "Oclgrind"]
+
+
+def pytest_generate_tests(metafunc):
+    if "be" in metafunc.fixturenames:
+        plain, grind = _backend_ids()
+        ids = plain + (grind if metafunc.definition.get_closest_marker("oclgrind") else [])
+        metafunc.parametrize("be", ids, indirect=True)
+
+
+@pytest.fixture(scope="module")
+def be(request):
+    name = request.param
+    return CPU if name == "cpu" else ocl.open_device(int(name.split(":")[1]))
+
+
+def need(be, dtype):
+    """Skip, saying why, when the device lacks the dtype."""
+    info = getattr(be, "info", None)
+    ext = {"float64": "fp64", "float16": "fp16"}.get(dtype.name)
+    if info is not None and ext and not getattr(info, ext):
+        pytest.skip(f"{be.device} lacks cl_khr_{ext}")
+
+
+# ---- building Views of every layout --------------------------------------------------------------------------------
+
+LAYOUTS = ("contiguous", "offset", "transposed", "step", "broadcast")
+
+
+def make(be, values: np.ndarray, layout: str) -> tuple[View, np.ndarray]:
+    """A View on `be` of the given layout and the NumPy values it holds (broadcast: values[0] along dim 0)."""
+    shape = values.shape
+    if layout == "contiguous" or values.ndim == 0:
+        return be.from_numpy(np.ascontiguousarray(values)), values
+    if layout == "offset":
+        st = be.from_numpy(np.concatenate([np.zeros(5, values.dtype), values.ravel()])).storage
+        return View(st, shape, base.contiguous_strides(shape), 5), values
+    if layout == "transposed":
+        st = be.from_numpy(np.ascontiguousarray(values.transpose()).ravel()).storage
+        return View(st, shape, tuple(reversed(base.contiguous_strides(shape[::-1]))), 0), values
+    if layout == "step":
+        wide = np.zeros(shape[:-1] + (2 * shape[-1],), values.dtype)
+        wide[..., 1::2] = values
+        strides = tuple(2 * s for s in base.contiguous_strides(shape))
+        return View(be.from_numpy(wide.ravel()).storage, shape, strides, 1), values
+    assert layout == "broadcast"
+    row = np.ascontiguousarray(values[0])
+    st = be.from_numpy(row.ravel()).storage
+    return View(st, shape, (0,) + base.contiguous_strides(shape[1:]), 0), np.broadcast_to(row, shape)
+
+
+def rand(shape, dtype=np.float32, lo=-2.0, hi=2.0, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "f":
+        return rng.uniform(lo, hi, shape).astype(dtype)
+    if np.dtype(dtype).kind == "b":
+        return rng.random(shape) > 0.5
+    return rng.integers(int(lo), int(hi) + 1, shape).astype(dtype)
+
+
+def cpu_ref(method: str, *args, **kwargs) -> np.ndarray:
+    """What the NumPy backend computes on contiguous copies of the same values."""
+    conv = [CPU.from_numpy(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a for a in args]
+    return CPU.to_numpy(getattr(CPU, method)(*conv, **kwargs))
+
+
+def check(be, got: View, ref: np.ndarray, exact: bool = False, **tol) -> None:
+    arr = be.to_numpy(got)
+    assert arr.shape == ref.shape and arr.dtype == ref.dtype, (arr.shape, arr.dtype, ref.shape, ref.dtype)
+    if exact:
+        np.testing.assert_array_equal(arr, ref, err_msg=f"on {be.device}")
+    else:
+        np.testing.assert_allclose(arr, ref, err_msg=f"on {be.device}", **(tol or F32))
+
+
+# ---- the tables ------------------------------------------------------------------------------------------------------
+
+def test_op_tables_match_base():
+    from distgrad.backends.opencl import backend, codegen
+    assert set(cpu.UNARY) == set(codegen.UNARY) == set(base.UNARY_OPS)
+    assert set(cpu.BINARY) == set(codegen.BINARY) == set(base.BINARY_OPS)
+    assert set(cpu.REDUCE) == set(backend.COMBINE) == set(base.REDUCE_OPS)
+    assert set(cpu.ARG_REDUCE) == set(backend.BETTER) == set(base.ARG_REDUCE_OPS)
+    assert set(cpu.SCAN) == set(backend.SCAN_COMBINE) == set(base.SCAN_OPS)
+    methods = [n for n in vars(base.Backend) if not n.startswith("_") and callable(getattr(base.Backend, n))]
+    assert set(methods) >= {"alloc", "matmul", "random", "fused"}
+    for cls in (cpu.CPUBackend, backend.OpenCLBackend):
+        missing = [m for m in methods if m != "fused" and not callable(getattr(cls, m, None))]   # fused is optional
+        assert not missing, f"{cls.__name__} lacks {missing}"
+
+
+# ---- memory --------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", base.ALL_DTYPES, ids=str)
+def test_roundtrip_every_dtype(be, dtype):
+    need(be, dtype)
+    values = rand((3, 5), dtype.np, -100, 100)
+    check(be, be.from_numpy(values), values, exact=True)
+    check(be, be.from_numpy(values[:, ::2]), values[:, ::2], exact=True)     # a non-contiguous source array
+    assert be.to_numpy(be.alloc((0, 4), dtype)).shape == (0, 4)
+
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_copy_materialises_every_layout(be, layout):
+    view, values = make(be, rand((4, 3, 5)), layout)
+    out = be.copy(view)
+    assert out.is_contiguous()
+    check(be, out, np.ascontiguousarray(values), exact=True)
+
+
+@pytest.mark.parametrize("src, dst", [(np.float32, np.int32), (np.int64, np.float32), (np.bool_, np.float32),
+                                      (np.float32, np.bool_), (np.int32, np.uint8), (np.uint8, np.int64),
+                                      (np.int16, np.int8)])
+def test_copy_casts_like_numpy(be, src, dst):
+    values = rand((6, 7), src, -100, 100)
+    values = np.round(values) if np.dtype(src).kind == "f" else values   # no float -> int rounding ties
+    view, _ = make(be, values, "transposed")
+    dtype = base.DTYPE_OF_NUMPY[np.dtype(dst)]
+    check(be, be.copy(view, dtype=dtype), cpu_ref("copy", values, dtype=dtype), exact=True)
+    out = be.alloc((6, 7), dtype)
+    check(be, be.copy(view, out=out), cpu_ref("copy", values, dtype=dtype), exact=True)
+
+
+@pytest.mark.parametrize("dtype, value", [(base.float32, 2.5), (base.int64, -3), (base.bool_, True),
+                                          (base.uint8, 200), (base.int32, 7.9)])
+def test_fill_strided_out(be, dtype, value):
+    out = be.from_numpy(np.zeros((4, 6), dtype.np))
+    window = View(out.storage, (2, 3), (12, 2), 1)    # fill every other element of every other row
+    be.fill(window, value)
+    ref = np.zeros((4, 6), dtype.np)
+    np.lib.stride_tricks.as_strided(ref.reshape(-1)[1:], (2, 3), (12 * ref.itemsize, 2 * ref.itemsize))[...] = value
+    check(be, out, ref, exact=True)
+
+
+# ---- elementwise ---------------------------------------------------------------------------------------------------
+
+POSITIVE = {"log", "sqrt", "log1p"}
+
+
+@pytest.mark.parametrize("op", base.UNARY_OPS)
+def test_unary_float32_strided(be, op):
+    values = rand((5, 7), lo=0.1 if op in POSITIVE else -3.0, hi=3.0)
+    values[0, :3] = [0.5, -0.5, 2.5]       # round half to even
+    view, values = make(be, values, "transposed")
+    check(be, be.unary(op, view), cpu_ref("unary", op, values), rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_unary_into_strided_out(be, layout):
+    view, values = make(be, rand((3, 4, 6)), layout)
+    out, _ = make(be, np.zeros((3, 4, 6), np.float32), "step")
+    assert be.unary("neg", view, out=out) is out
+    check(be, out, -values, exact=True)
+
+
+@pytest.mark.parametrize("op", ["neg", "abs", "sign"])
+@pytest.mark.parametrize("dtype", [np.int32, np.int8, np.int64])
+def test_unary_integers(be, op, dtype):
+    values = rand((4, 5), dtype, -100, 100)
+    check(be, be.unary(op, be.from_numpy(values)), cpu_ref("unary", op, values), exact=True)
+
+
+SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 3.5, -2.5, 1e-30], np.float32)
+
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("op", base.BINARY_OPS)
+def test_binary_float32_broadcast(be, op):
+    a_vals = rand((4, 6), lo=0.5 if op == "pow" else -3.0, hi=3.0)
+    a, a_vals = make(be, a_vals, "transposed")
+    b, b_vals = make(be, rand((4, 6), seed=1), "broadcast")
+    ref = cpu_ref("binary", op, a_vals, b_vals)
+    check(be, be.binary(op, a, b), ref, exact=op in base.COMPARISON_OPS, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", base.BINARY_OPS)
+def test_binary_float32_special_values(be, op):
+    a_vals = np.repeat(SPECIAL, SPECIAL.size)
+    b_vals = np.tile(SPECIAL, SPECIAL.size)
+    got = be.to_numpy(be.binary(op, be.from_numpy(a_vals), be.from_numpy(b_vals)))
+    ref = cpu_ref("binary", op, a_vals, b_vals)
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=0, equal_nan=True, err_msg=f"{op} on {be.device}")
+
+
+INT_OPS = ["add", "sub", "mul", "max", "min", "fmod", "floordiv", "pow", "eq", "ne", "lt", "le"]
+
+
+@pytest.mark.parametrize("op", INT_OPS)
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.int8, np.uint8])
+def test_binary_integers_exact(be, op, dtype):
+    lo = 0 if dtype == np.uint8 else -9
+    a_vals = rand((5, 8), dtype, lo, 9)
+    b_vals = rand((5, 8), dtype, 0 if op == "pow" else lo, 3 if op == "pow" else 9, seed=1)
+    if op in ("fmod", "floordiv"):
+        b_vals[b_vals == 0] = 3
+    check(be, be.binary(op, be.from_numpy(a_vals), be.from_numpy(b_vals)), cpu_ref("binary", op, a_vals, b_vals),
+          exact=True)
+
+
+@pytest.mark.parametrize("op", ["add", "mul", "max", "min", "eq", "ne", "lt", "le"])
+def test_binary_bool(be, op):
+    a_vals, b_vals = rand((3, 7), np.bool_), rand((3, 7), np.bool_, seed=1)
+    check(be, be.binary(op, be.from_numpy(a_vals), be.from_numpy(b_vals)), cpu_ref("binary", op, a_vals, b_vals),
+          exact=True)
+
+
+def test_binary_in_place_into_input(be):
+    a, a_vals = make(be, rand((4, 5)), "offset")
+    b, b_vals = make(be, rand((4, 5), seed=1), "broadcast")
+    assert be.binary("mul", a, b, out=a) is a
+    check(be, a, a_vals * b_vals, exact=True)
+
+
+@settings(max_examples=12, deadline=None)
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4), data=st.data())
+def test_binary_broadcast_shapes_hypothesis(be, shape, data):
+    shape = tuple(shape)
+    bshape = tuple(data.draw(st.sampled_from([1, n])) for n in shape)
+    a_vals, b_vals = rand(shape), rand(bshape, seed=1)
+    b_full = np.broadcast_to(b_vals, shape)
+    b = be.from_numpy(b_vals)
+    b = View(b.storage, shape, tuple(0 if n == 1 else s for n, s in zip(bshape, b.strides)), 0)
+    check(be, be.binary("sub", be.from_numpy(a_vals), b), a_vals - b_full, exact=True)
+
+
+def test_where_strided(be):
+    c, c_vals = make(be, rand((4, 5), np.bool_), "transposed")
+    a, a_vals = make(be, rand((4, 5)), "broadcast")
+    b, b_vals = make(be, rand((4, 5), seed=2), "step")
+    check(be, be.where(c, a, b), np.where(c_vals, a_vals, b_vals), exact=True)
+
+
+# ---- fused ----------------------------------------------------------------------------------------------------------
+
+RELU_FMA = ("max", ("add", ("mul", ("in", 0), ("in", 1)), ("in", 2)), ("const", 0.0))
+FUSED = [
+    ("relu(a*b+c)", RELU_FMA, lambda a, b, c: np.maximum(a * b + c, np.float32(0))),
+    ("sgd", ("sub", ("in", 0), ("mul", ("const", 0.1), ("add", ("in", 1), ("mul", ("const", 0.01), ("in", 0))))),
+     lambda p, g, _: p - np.float32(0.1) * (g + np.float32(0.01) * p)),
+    ("where-cast", ("where", ("lt", ("in", 0), ("const", 0.5)), ("cast", "float32", ("cast", "int32", ("in", 1))),
+                    ("sigmoid", ("in", 2))),
+     lambda a, b, c: np.where(a < np.float32(0.5), b.astype(np.int32).astype(np.float32), 1 / (1 + np.exp(-c)))),
+    ("compare-root", ("le", ("abs", ("in", 0)), ("in", 1)), lambda a, b, _: np.abs(a) <= b),
+]
+
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("expr, ref", [f[1:] for f in FUSED], ids=[f[0] for f in FUSED])
+def test_fused(be, expr, ref):
+    if not hasattr(be, "fused"):
+        pytest.skip(f"{be.device} has no fused(); the core replays the expression")
+    (a, av), (b, bv), (c, cv) = make(be, rand((6, 5)), "transposed"), make(be, rand((6, 5), seed=1), "broadcast"), \
+        make(be, rand((6, 5), seed=2), "offset")
+    expected = ref(av, bv, cv)
+    check(be, be.fused(expr, [a, b, c]), expected, exact=expected.dtype == np.bool_, rtol=1e-6, atol=1e-6)
+
+
+def test_fused_into_input_with_new_constants(be):
+    if not hasattr(be, "fused"):
+        pytest.skip(f"{be.device} has no fused()")
+    p, pv = make(be, rand((8,)), "contiguous")
+    g, gv = make(be, rand((8,), seed=1), "contiguous")
+    for lr in (0.5, 0.25):   # a new constant value must not need (or get) a stale kernel
+        be.fused(("sub", ("in", 0), ("mul", ("const", lr), ("in", 1))), [p, g], out=p)
+        pv = pv - np.float32(lr) * gv
+    check(be, p, pv, rtol=1e-6, atol=1e-7)
+
+
+# ---- reductions and scans ---------------------------------------------------------------------------------------------
+
+@pytest.mark.oclgrind
+@settings(max_examples=10, deadline=None)
+@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4), data=st.data())
+def test_reduce_hypothesis(be, shape, data):
+    shape = tuple(shape)
+    axes = tuple(sorted(data.draw(st.sets(st.integers(0, len(shape) - 1), min_size=1))))
+    op = data.draw(st.sampled_from(base.REDUCE_OPS))
+    keepdim = data.draw(st.booleans())
+    layout = data.draw(st.sampled_from(["contiguous", "transposed", "offset"]))
+    x, values = make(be, rand(shape, lo=0.5, hi=1.5), layout)
+    check(be, be.reduce(op, x, axes, keepdim), cpu_ref("reduce", op, values, axes, keepdim), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_, np.uint8])
+@pytest.mark.parametrize("op", base.REDUCE_OPS)
+def test_reduce_integers_exact(be, dtype, op):
+    x, values = make(be, rand((3, 4, 5), dtype, 0, 3), "transposed")
+    check(be, be.reduce(op, x, (0, 2), False), cpu_ref("reduce", op, values, (0, 2), False), exact=True)
+
+
+def test_reduce_large_uses_two_passes(be):
+    values = rand((3, 70001), lo=0.0, hi=1.0)
+    x, values = make(be, values, "offset")
+    check(be, be.reduce("sum", x, (0, 1), False), values.astype(np.float64).sum().astype(np.float32), rtol=1e-5)
+    check(be, be.reduce("max", x, (1,), True), values.max(1, keepdims=True), exact=True)
+    col, cv = make(be, rand((50000, 3)), "transposed")
+    check(be, be.reduce("sum", col, (0,), False), cv.astype(np.float64).sum(0).astype(np.float32), rtol=1e-4)
+
+
+def test_reduce_nan_and_into_out(be):
+    values = rand((4, 6))
+    values[1, 2] = np.nan
+    out = be.from_numpy(np.zeros((2, 4), np.float32))
+    window = View(out.storage, (4,), (2,), 1)
+    be.reduce("max", be.from_numpy(values), (1,), False, out=window)
+    ref = np.zeros((2, 4), np.float32)
+    ref.reshape(-1)[1::2] = values.max(1)
+    check(be, out, ref, exact=True)
+
+
+@pytest.mark.parametrize("op", base.ARG_REDUCE_OPS)
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_arg_reduce_ties_nan(be, op, layout):
+    values = np.round(rand((5, 6, 4), lo=-2, hi=2))      # many ties: the first index must win
+    values[2, 3, 1] = np.nan
+    x, values = make(be, values, layout)
+    for axis in range(3):
+        for keepdim in (False, True):
+            check(be, be.arg_reduce(op, x, axis, keepdim), cpu_ref("arg_reduce", op, values, axis, keepdim),
+                  exact=True)
+
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_argsort_stable_nan_last(be, descending, dtype):
+    values = rand((3, 37, 4), dtype, -3, 3)              # few distinct values: stability decides most places
+    if dtype == np.float32:
+        values = np.round(values)
+        values[1, 5, 2] = values[0, 0, 0] = np.nan
+    x, values = make(be, values, "transposed")
+    for axis in range(3):
+        check(be, be.argsort(x, axis, descending), cpu_ref("argsort", values, axis, descending), exact=True)
+
+
+@pytest.mark.parametrize("op", base.SCAN_OPS)
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.bool_])
+def test_scan(be, op, dtype):
+    x, values = make(be, rand((3, 4, 5), dtype, 0.5 if dtype == np.float32 else 0, 1.5 if dtype == np.float32 else 3),
+                     "transposed")
+    for axis in range(3):
+        ref = cpu_ref("scan", op, values, axis)
+        check(be, be.scan(op, x, axis), ref, exact=dtype != np.float32, rtol=1e-5, atol=1e-6)
+
+
+# ---- matmul --------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(params=["blas", "tiled", "local"])
+def path(request, be):
+    if be is CPU:
+        if request.param != "blas":
+            pytest.skip("cpu has one matmul (NumPy's BLAS)")
+        yield "blas"
+        return
+    if request.param == "blas" and not be.host_memory:
+        pytest.skip(f"{be.device} keeps buffers in device memory: no mapped-BLAS path")
+    saved, be.matmul_path = be.matmul_path, request.param
+    yield request.param
+    be.matmul_path = saved
+
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("mkn", [(1, 1, 1), (33, 17, 65), (64, 64, 64), (5, 130, 3)], ids=str)
+def test_matmul_shapes(be, path, mkn):
+    m, k, n = mkn
+    a, av = make(be, rand((2, m, k)), "offset")
+    b, bv = make(be, rand((2, k, n), seed=1), "contiguous")
+    check(be, be.matmul(a, b), av @ bv, rtol=1e-4, atol=1e-5)
+
+
+def test_matmul_transposed_and_broadcast_batch(be, path):
+    a, av = make(be, rand((3, 20, 9)), "transposed")         # A^T, not copied
+    b, bv = make(be, rand((3, 9, 13), seed=1), "broadcast")   # one B for every batch (stride 0)
+    out, _ = make(be, np.zeros((3, 20, 13), np.float32), "step")
+    be.matmul(a, b, out=out)
+    check(be, out, av @ bv, rtol=1e-4, atol=1e-5)
+
+
+def test_matmul_integers_and_empty_k(be, path):
+    av, bv = rand((1, 6, 5), np.int32, -5, 5), rand((1, 5, 7), np.int32, -5, 5, seed=1)
+    check(be, be.matmul(be.from_numpy(av), be.from_numpy(bv)), av @ bv, exact=True)
+    e = be.matmul(be.from_numpy(np.zeros((1, 3, 0), np.float32)), be.from_numpy(np.zeros((1, 0, 4), np.float32)))
+    check(be, e, np.zeros((1, 3, 4), np.float32), exact=True)
+
+
+# ---- indexing ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_gather(be, axis):
+    x, xv = make(be, rand((4, 5, 6)), "transposed")
+    ishape = [3, 4, 5]
+    ishape[axis] = 7
+    iv = rand(tuple(ishape), np.int64, 0, xv.shape[axis] - 1, seed=3)
+    idx, iv = make(be, iv, "step")
+    check(be, be.gather(x, axis, idx), cpu_ref("gather", xv, axis, iv), exact=True)
+
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_scatter_add_duplicates(be, axis, dtype):
+    out_vals = rand((5, 6), dtype, -3, 3)
+    out, _ = make(be, out_vals, "offset")
+    iv = rand((8, 6) if axis == 0 else (5, 9), np.int64, 0, 4, seed=4)    # many duplicate targets
+    src, sv = make(be, rand(iv.shape, dtype, -3, 3, seed=5), "transposed")
+    be.scatter("add", out, axis, be.from_numpy(iv), src)
+    ref = CPU.from_numpy(out_vals.copy())
+    CPU.scatter("add", ref, axis, CPU.from_numpy(iv), CPU.from_numpy(np.ascontiguousarray(sv)))
+    check(be, out, CPU.to_numpy(ref), exact=dtype == np.int64, rtol=1e-6, atol=1e-6)
+
+
+def test_scatter_set_permutation(be):
+    out, _ = make(be, np.zeros((4, 6), np.float32), "contiguous")
+    iv = np.stack([np.random.default_rng(i).permutation(6) for i in range(4)])
+    src, sv = make(be, rand((4, 6)), "contiguous")
+    be.scatter("set", out, 1, be.from_numpy(iv), src)
+    ref = np.zeros((4, 6), np.float32)
+    np.put_along_axis(ref, iv, sv, 1)
+    check(be, out, ref, exact=True)
+
+
+@pytest.mark.parametrize("shape", [(7,), (4, 5), (3, 1, 6), (40, 300)], ids=str)
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_nonzero(be, shape, layout):
+    values = rand(shape, np.int32, -1, 1)
+    x, values = make(be, values, layout if len(shape) > 1 else "contiguous")
+    check(be, be.nonzero(x), np.argwhere(values).astype(np.int64), exact=True)
+
+
+def test_nonzero_edge_cases(be):
+    check(be, be.nonzero(be.from_numpy(np.zeros((3, 4), np.bool_))), np.zeros((0, 2), np.int64), exact=True)
+    check(be, be.nonzero(be.from_numpy(np.array(5.0, np.float32))), np.zeros((1, 0), np.int64), exact=True)
+
+
+# ---- random --------------------------------------------------------------------------------------------------------
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("dtype", [base.float32, base.float64], ids=str)
+def test_uniform_bits_match_cpu_exactly(be, dtype):
+    need(be, dtype)
+    for numel, offset in ((1, 0), (7, 3), (4099, 2**32 + 5)):
+        out = be.alloc((numel,), dtype)
+        be.random("uniform", out, 0x123456789, offset, -1.5, 2.0)
+        ref = CPU.alloc((numel,), dtype)
+        CPU.random("uniform", ref, 0x123456789, offset, -1.5, 2.0)
+        check(be, out, CPU.to_numpy(ref), exact=True)
+
+
+@pytest.mark.parametrize("dtype", [base.float32, base.float64], ids=str)
+def test_normal_matches_cpu(be, dtype):
+    need(be, dtype)
+    out, _ = make(be, np.zeros((5, 7), dtype.np), "transposed")
+    be.random("normal", out, 7, 11, 1.0, 3.0)
+    ref = CPU.alloc((5, 7), dtype)
+    CPU.random("normal", ref, 7, 11, 1.0, 3.0)
+    check(be, out, CPU.to_numpy(ref), rtol=1e-5, atol=1e-5)
+
+
+def test_random_offsets_continue_the_stream(be):
+    whole = be.alloc((64,), base.float32)
+    be.random("uniform", whole, 5, 0, 0.0, 1.0)
+    tail = be.alloc((48,), base.float32)
+    be.random("uniform", tail, 5, base.random_blocks("uniform", 16, base.float32), 0.0, 1.0)
+    np.testing.assert_array_equal(be.to_numpy(whole)[16:], be.to_numpy(tail))
+
+
+# ---- capabilities, errors, pool, cache (OpenCL only) -------------------------------------------------------------
+
+def opencl_only(be):
+    if be is CPU:
+        pytest.skip("an OpenCL backend property")
+
+
+@pytest.mark.parametrize("dtype", [base.float64, base.float16], ids=str)
+def test_missing_fp_extension_raises_at_alloc(be, dtype):
+    opencl_only(be)
+    ext = "fp64" if dtype is base.float64 else "fp16"
+    if getattr(be.info, ext):
+        values = np.arange(6, dtype=dtype.np)
+        check(be, be.binary("add", be.from_numpy(values), be.from_numpy(values)), values + values, exact=True)
+        return
+    with pytest.raises(RuntimeError, match=f"{be.device}.*does not support {dtype}.*cl_khr_{ext}"):
+        be.alloc((2,), dtype)
+    with pytest.raises(RuntimeError, match=f"cl_khr_{ext}"):
+        be.from_numpy(np.zeros(3, dtype.np))
+
+
+def test_bad_index_and_status_names():
+    n = ocl.device_count()
+    if n == 0:
+        with pytest.raises(RuntimeError, match="apt-get install pocl-opencl-icd"):
+            ocl.open_device(0)
+        return
+    with pytest.raises(RuntimeError, match=rf"opencl:{n} does not exist; found {n} devices?: opencl:0 '.*' \(.*\); use "
+                                           r"'opencl:0'.* or 'cpu'"):
+        ocl.open_device(n)
+    assert ocl.error_name(-5) == "CL_OUT_OF_RESOURCES"
+    assert ocl.error_name(-4) == "CL_MEM_OBJECT_ALLOCATION_FAILURE"
+
+
+def test_device_order_and_env_choice(monkeypatch):
+    infos = ocl.devices()
+    ranks = [ocl._KIND_RANK[i.kind] for i in infos]
+    assert ranks == sorted(ranks) and [i.index for i in infos] == list(range(len(infos)))
+    assert ocl.devices(gpu_only=True) == tuple(i for i in infos if i.kind == "gpu")
+    if infos:
+        monkeypatch.setenv("DISTGRAD_OPENCL_DEVICE", infos[-1].name[:6].upper())
+        assert ocl._default_index(infos) == next(i.index for i in infos if infos[-1].name[:6] in i.name)
+        monkeypatch.setenv("DISTGRAD_OPENCL_DEVICE", "no-such-device")
+        with pytest.raises(RuntimeError, match="matches no OpenCL device"):
+            ocl._default_index(infos)
+
+
+def test_buffer_pool_reuses_freed_buffers(be):
+    opencl_only(be)
+    v = be.alloc((1000,), base.float32)
+    ptr = v.storage.buf.int_ptr
+    del v
+    assert be.alloc((999,), base.float32).storage.buf.int_ptr == ptr
+
+
+def test_program_cache_on_disk(be, tmp_path, monkeypatch):
+    opencl_only(be)
+    monkeypatch.setenv("DISTGRAD_OPENCL_CACHE_DIR", str(tmp_path))
+    src = "__kernel void k(__global int* x) { x[get_global_id(0)] = 42; }"
+    be._build(src, "-D UNUSED=1")
+    assert len(list(tmp_path.glob("*.bin"))) == 1
+    prg = be._build(src, "-D UNUSED=1")        # from the binary
+    assert len(list(tmp_path.glob("*.bin"))) == 1
+    out = be.alloc((4,), base.int32)
+    prg.k(be.queue, (4,), None, out.storage.buf)
+    assert be.to_numpy(out).tolist() == [42] * 4
+    be._build(src, "-D UNUSED=2")              # other options, other binary
+    assert len(list(tmp_path.glob("*.bin"))) == 2
+
+
+def test_oclgrind_platform_found():
+    if os.environ.get("DISTGRAD_TEST_OCLGRIND") != "1":
+        pytest.skip("set DISTGRAD_TEST_OCLGRIND=1 to add the oclgrind simulator")
+    assert _backend_ids()[1], "DISTGRAD_TEST_OCLGRIND=1 but no oclgrind platform (run this file alone)"
