@@ -204,7 +204,7 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only
     try:
         header = msgpack.unpackb(raw[start:start + hlen], raw=False)
         entries, data_size, crc, body = header["tensors"], header["data_size"], header["crc32"], header["obj"]
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (any decoder failure on a damaged file becomes one clear error)
         raise RuntimeError(f"{name}: corrupt checkpoint header ({type(e).__name__}: {e})") from None
     data = memoryview(raw)[start + hlen:]
     if len(data) != data_size:
@@ -267,7 +267,7 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only
         return unpack(body)
     except RuntimeError:
         raise
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (any decoder failure on a damaged file becomes one clear error)
         raise RuntimeError(f"{name}: corrupt checkpoint body ({type(e).__name__}: {e})") from None
 
 

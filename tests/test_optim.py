@@ -197,7 +197,7 @@ def test_seed_cosine_warmup_recipe_via_lambda():
     """The seed's SchedulerCosineDecayWarmup(opt, 0.2, 200, 2000) written as a LambdaLR."""
     warm, total = 200, 2000
     opt = optim.SGD([Parameter(dg.zeros(1))], lr=0.2)
-    f = lambda i: (i + 1) / warm if i < warm else 0.5 * (1 + math.cos(math.pi * (i - warm) / (total - warm)))  # noqa
+    f = lambda i: (i + 1) / warm if i < warm else 0.5 * (1 + math.cos(math.pi * (i - warm) / (total - warm)))
     sched = S.LambdaLR(opt, f)
     assert opt.param_groups[0]["lr"] == pytest.approx(0.2 / warm)
     for _ in range(warm):

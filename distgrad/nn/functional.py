@@ -278,7 +278,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     """1-d cross-correlation, as conv2d on a height-1 image."""
     if input.ndim == 2:
         return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
-    one = lambda v: v if isinstance(v, str) else (1 if v == 1 else 0, v if isinstance(v, int) else v[0])  # noqa: E731
+    one = lambda v: v if isinstance(v, str) else (1 if v == 1 else 0, v if isinstance(v, int) else v[0])
     out = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, one(stride)[1]),
                  padding if isinstance(padding, str) else (0, one(padding)[1]), (1, one(dilation)[1]), groups)
     return out.squeeze(2)

@@ -1,7 +1,8 @@
 """Full backward hooks: identity nodes around a module's tensor inputs and outputs capture their gradients."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from distgrad.backends.base import View
 from distgrad.function import Function, is_grad_enabled

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict, namedtuple
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from distgrad.function import no_grad
 from distgrad.nn.parameter import Parameter
@@ -56,7 +57,7 @@ class Module:
 
     forward: Callable[..., Any]
 
-    def forward(self, *input: Any) -> Any:  # noqa: F811 (the annotation above lets subclasses change the signature)
+    def forward(self, *input: Any) -> Any:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     # ---------------------------------------------------------------------------------------------- registration

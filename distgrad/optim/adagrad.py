@@ -1,7 +1,8 @@
 """Adagrad."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from distgrad.creation import full_like
 from distgrad.optim.optimizer import Optimizer, check, fused, step_count

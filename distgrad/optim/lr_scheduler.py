@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from distgrad.optim.optimizer import Optimizer
 

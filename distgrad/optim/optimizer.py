@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from distgrad import prims as P
 from distgrad.function import no_grad
