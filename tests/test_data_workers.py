@@ -310,7 +310,7 @@ def test_transport_of_nested_batches_with_large_and_small_arrays():
     assert batches[1]["text"] == ["#2", "#3"]
 
 
-CTRL_C_SCRIPT = textwrap.dedent("""\
+STOPPED_SCRIPT = textwrap.dedent("""\
     import os, sys, time
     import numpy as np
     from distgrad.utils.data import DataLoader, Dataset
@@ -333,23 +333,32 @@ CTRL_C_SCRIPT = textwrap.dedent("""\
     """)
 
 
-def test_ctrl_c_leaves_no_process_and_no_segment(tmp_path):
-    script = tmp_path / "ctrl_c.py"
-    script.write_text(CTRL_C_SCRIPT)
+@pytest.mark.parametrize("how", ["ctrl-c", "sigkill"])
+def test_stopping_the_main_process_leaves_no_process_and_no_segment(tmp_path, how):
+    script = tmp_path / "stopped.py"
+    script.write_text(STOPPED_SCRIPT)
     proc = subprocess.Popen([sys.executable, str(script), "report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
         pids = [int(p) for p in proc.stdout.readline().split()]
         assert len(pids) == 2
-        for pid in (proc.pid, *pids):  # what a terminal does: SIGINT to the whole foreground process group
-            os.kill(pid, signal.SIGINT)
+        if how == "ctrl-c":  # what a terminal does: SIGINT to the whole foreground process group
+            for pid in (proc.pid, *pids):
+                os.kill(pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGKILL)
         _, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
-    assert "KeyboardInterrupt" in err and proc.returncode != 0
-    assert wait_gone(pids) and segments(proc.pid) == []
+    if how == "ctrl-c":
+        assert "KeyboardInterrupt" in err and proc.returncode != 0
+        assert wait_gone(pids)  # joined by the main process: neither orphans nor zombies
+    else:
+        assert proc.returncode == -signal.SIGKILL
+        assert wait_until(exited, pids)  # orphans notice within PARENT_CHECK_S; whoever adopts them reaps them
+    assert segments(proc.pid) == []
 
 
 def test_arena_recycles_returned_segments_and_unlinks_each_once():

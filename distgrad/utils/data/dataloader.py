@@ -268,7 +268,7 @@ class _WorkerPool:
             w = context.Process(target=_worker_loop, daemon=True, args=(
                 loader._iterable, loader.dataset, index_queue, self.result_queue, self.done_event,
                 loader._auto_collation, loader.collate_fn, loader.drop_last, base_seed, loader.worker_init_fn,
-                worker_id, n, self.shm_prefix))
+                worker_id, n, self.shm_prefix, os.getpid()))
             w.start()
             self.index_queues.append(index_queue)
             self.workers.append(w)
