@@ -28,7 +28,7 @@ from distgrad.utils.data import (
     get_worker_info,
     random_split,
 )
-from distgrad.utils.data.worker import seed_worker
+from distgrad.utils.data.worker import ExceptionWrapper, seed_worker
 
 
 def gen(seed: int) -> distgrad.Generator:
@@ -340,6 +340,19 @@ def test_dataloader_attributes_are_frozen_after_init():
 
 def test_get_worker_info_is_none_in_the_main_process():
     assert get_worker_info() is None
+
+
+def test_exception_wrapper_falls_back_to_runtime_error_for_types_needing_more_arguments():
+    class TwoArgs(Exception):
+        def __init__(self, a, b):
+            super().__init__(a, b)
+
+    try:
+        raise TwoArgs(1, 2)
+    except TwoArgs:
+        wrapper = ExceptionWrapper("in DataLoader worker process 3")
+    with pytest.raises(RuntimeError, match="Caught TwoArgs in DataLoader worker process 3.\nOriginal Traceback"):
+        wrapper.reraise()
 
 
 def test_seed_worker_seeds_every_generator_with_pytorchs_values():

@@ -357,7 +357,7 @@ def test_stopping_the_main_process_leaves_no_process_and_no_segment(tmp_path, ho
         assert wait_gone(pids)  # joined by the main process: neither orphans nor zombies
     else:
         assert proc.returncode == -signal.SIGKILL
-        assert wait_until(exited, pids)  # orphans notice within PARENT_CHECK_S; whoever adopts them reaps them
+        assert wait_until(exited, pids)  # orphans notice within PARENT_CHECK_S (init may leave them zombies)
     assert segments(proc.pid) == []
 
 

@@ -45,30 +45,32 @@ from .worker import ExceptionWrapper, _IterableDatasetStopIteration, _ResumeIter
 # num_workers is, so the sampler's random stream, hence the batch order, does not depend on num_workers. Worker w
 # seeds distgrad and Python's random with base_seed + w, and NumPy's global RNG with PyTorch's
 # SeedSequence([w, base_seed & 0xFFFFFFFF, base_seed >> 32, 0]) state (worker.seed_worker). Persistent workers are
-# seeded once, when they start.
+# seeded once, when they start; base_seed is drawn every epoch all the same, so the stream stays the same.
 #
-# Shared memory. A worker writes each tensor (and each NumPy array of at least shm.MIN_SHARED_NBYTES) of a batch into
-# a POSIX shared-memory segment named <prefix><worker_id>_<n>: default_collate stacks straight into one, anything
-# else is copied there while pickling. The pickle carries only the segment's name, shape and dtype. The main process
-# maps the segment and wraps it with distgrad.from_numpy, without a copy; the mapping lives as long as any tensor or
-# view over it. When the last one dies, a weakref finalizer queues the name, and the next index message to that
-# worker returns it: the worker reuses it for a batch of the same size (rewriting a recycled segment runs at memcpy
-# speed; a fresh one faults in and zeroes every page first) or unlinks it. Each worker unlinks all its segments when
-# it exits; mappings in the main process stay valid. After the workers are joined, the main process unlinks whatever
-# still has the iterator's prefix (segments of a worker that was killed, or results never read), so /dev/shm keeps
-# nothing. Every segment is unlinked by exactly one of these.
+# Shared memory. A worker writes each tensor (and each NumPy array of at least shm.MIN_SHARED_NBYTES) of a batch into a
+# POSIX shared-memory segment named dg<main pid>_<iterator id>_<worker id>_<n>: default_collate stacks straight into
+# one, anything else is copied there while pickling. The pickle carries only the segment's name, shape and dtype. The
+# main process maps the segment and wraps it with distgrad.from_numpy, without a copy; the mapping lives as long as any
+# tensor or view over it. When the last one dies, a weakref finalizer queues the name, and the next index message to
+# that worker returns it: the worker keeps up to shm.FREE_SEGMENTS of them mapped and reuses one for the next batch of
+# that size (rewriting mapped pages runs at memcpy speed; a fresh segment faults in and zeroes every page first), unless
+# the worker itself still holds that batch, in which case it unlinks it. Each worker unlinks all its segments when it
+# exits; mappings in the main process stay valid. After the workers are joined, the main process unlinks whatever still
+# has the iterator's prefix (segments of a worker that was killed, or results never read), so /dev/shm keeps nothing.
+# Every segment is unlinked by exactly one of these.
 #
 # Failure and shutdown. The main process waits for results POLL_INTERVAL_S at a time and after each wait checks its
 # workers: one that exited unexpectedly raises RuntimeError "DataLoader worker (pid(s) ...) exited unexpectedly" or,
 # when a signal killed it, "DataLoader worker (pid N) is killed by signal: ...", after the other workers are stopped.
 # loader.timeout > 0 bounds each wait ("DataLoader timed out after N seconds"). Workers ignore SIGINT (Ctrl-C reaches
-# the whole process group; the main process gets KeyboardInterrupt and stops them), and exit when their parent dies.
+# the whole process group; the main process gets KeyboardInterrupt and stops them), exit when the main process dies
+# (checked every PARENT_CHECK_S), and never wait at exit to flush results into a pipe nobody reads.
 # Shutdown (end of epoch without persistent workers, garbage collection of the iterator, or interpreter exit, through
 # weakref.finalize): set done_event, send None to every worker, join for up to SHUTDOWN_JOIN_S, terminate then kill
 # what is left, and join each one, so no process is left orphaned or a zombie; then unlink leftover segments.
 
-POLL_INTERVAL_S = 0.1
-SHUTDOWN_JOIN_S = 5.0
+POLL_INTERVAL_S = 0.1  # how often the main process, waiting for a batch, checks that its workers are alive
+SHUTDOWN_JOIN_S = 5.0  # how long shutdown lets workers finish the sample in hand before terminating them
 _iterator_ids = itertools.count()
 
 

@@ -18,8 +18,6 @@ import distgrad
 from . import shm
 from .fetch import create_fetcher
 
-# How often the main process, waiting for a batch, checks that its workers are alive.
-POLL_INTERVAL_S = 0.1
 # How often an idle worker checks that the main process is alive.
 PARENT_CHECK_S = 1.0
 
