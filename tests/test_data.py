@@ -403,25 +403,41 @@ SEED_EXAMPLE = textwrap.dedent("""\
 ROW = re.compile(r"Epoch: (\d+) \|Step: (\d+) \|batch x: \[(.*?)\] \|batch y: \[(.*?)\]")
 
 
-def run_seed_example(tmp_path, num_workers: str) -> list[tuple[int, int, list[float], list[float]]]:
-    script = tmp_path / "seed_example.py"
-    script.write_text(SEED_EXAMPLE.replace("NUM_WORKERS", num_workers), encoding="utf-8")
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True,
-                         cwd=tmp_path).stdout
-    rows = [ROW.fullmatch(line).groups() for line in out.splitlines()]
-    return [(int(e), int(s), [float(v) for v in x.split()], [float(v) for v in y.split()]) for e, s, x, y in rows]
+def run_seed_examples(tmp_path, variants: list[str]) -> dict[str, list[tuple[int, int, list[float], list[float]]]]:
+    """Run the seed example once per num_workers variant, all at once, and parse what each printed."""
+    procs = {}
+    for i, variant in enumerate(variants):
+        script = tmp_path / f"seed_example_{i}.py"
+        script.write_text(SEED_EXAMPLE.replace("NUM_WORKERS", variant), encoding="utf-8")
+        procs[variant] = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                                          cwd=tmp_path)
+    results = {}
+    try:
+        for variant, proc in procs.items():
+            out = proc.communicate(timeout=60)[0]
+            assert proc.returncode == 0, f"num_workers={variant} exited with {proc.returncode}"
+            rows = [ROW.fullmatch(line).groups() for line in out.splitlines()]
+            results[variant] = [(int(e), int(s), [float(v) for v in x.split()], [float(v) for v in y.split()])
+                                for e, s, x, y in rows]
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+    return results
 
 
 @pytest.mark.slow
 def test_seed_example_prints_two_steps_of_five_for_three_epochs_whatever_num_workers(tmp_path):
-    results = {w: run_seed_example(tmp_path, w) for w in ("0", "2", "2, multiprocessing_context='spawn'")}
+    spawn = "2, multiprocessing_context='spawn'"
+    results = run_seed_examples(tmp_path, ["0", "2", spawn])
     for rows in results.values():
         assert [(e, s) for e, s, _, _ in rows] == [(e, s) for e in range(3) for s in range(2)]
         for epoch in range(3):
             xs = [x for e, _, bx, _ in rows if e == epoch for x in bx]
             assert sorted(xs) == [float(v) for v in range(1, 11)]
         assert all(len(bx) == 5 and [11 - x for x in bx] == by for _, _, bx, by in rows)
-    assert results["0"] == results["2"] == results["2, multiprocessing_context='spawn'"]
+    assert results["0"] == results["2"] == results[spawn]
 
 
 def test_distgrad_utils_imports_data():
