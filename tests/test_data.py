@@ -275,6 +275,17 @@ def test_dataloader_batches_and_len():
     assert len(DataLoader(Counter(10), batch_size=4)) == 3 and len(DataLoader(Counter(10), batch_size=None)) == 10
 
 
+def test_dataloader_warns_when_an_iterable_dataset_yields_more_than_its_len():
+    class Understated(Counter):
+        def __len__(self) -> int:
+            return self.n - 1
+
+    loader = DataLoader(Understated(3), batch_size=None)
+    assert len(loader) == 2
+    with pytest.warns(UserWarning, match="was reported to be 2.*but 3 samples have been fetched"):
+        assert list(loader) == [0, 1, 2]
+
+
 def test_dataloader_custom_sampler_batch_sampler_and_collate():
     loader = DataLoader(Squares(6), batch_sampler=[[5, 0], [1]], collate_fn=lambda b: sum(b))
     assert list(loader) == [25, 1]

@@ -10,6 +10,7 @@ import os
 import queue
 import signal
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -156,6 +157,7 @@ class DataLoader:
             collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
         self._iterator: _MultiProcessingDataLoaderIter | None = None
+        self._IterableDataset_len_called: int | None = None  # what len(self) said, for the warning in __next__
         self._initialized = True
 
     @property
@@ -211,6 +213,7 @@ class DataLoader:
         length = len(self.dataset)  # the dataset's own claim; with workers it is each replica's business to split
         if self.batch_size is not None:
             length = length // self.batch_size if self.drop_last else math.ceil(length / self.batch_size)
+        self._IterableDataset_len_called = length
         return length
 
 
@@ -224,12 +227,20 @@ class _BaseDataLoaderIter:
     def _start_epoch(self, loader: DataLoader) -> None:
         self._sampler_iter = iter(self._index_sampler)
         self._base_seed = new_seed(loader.generator)  # drawn every epoch: see NOTE [ DataLoader worker protocol ]
+        self._num_yielded, self._len_called = 0, loader._IterableDataset_len_called
 
     def __iter__(self) -> _BaseDataLoaderIter:
         return self
 
     def __next__(self) -> Any:
-        return self._next_data()
+        data = self._next_data()
+        self._num_yielded += 1
+        if self._iterable and self._len_called is not None and self._num_yielded > self._len_called:
+            # The classic cause: every worker iterates the whole IterableDataset (see get_worker_info).
+            warnings.warn(f"Length of IterableDataset {self._dataset} was reported to be {self._len_called}(when "
+                          f"accessing len(dataloader)), but {self._num_yielded} samples have been fetched. ",
+                          stacklevel=2)
+        return data
 
     def __len__(self) -> int:
         return len(self._index_sampler)
