@@ -1,9 +1,11 @@
 """DataLoader worker processes: order, seeds, shared-memory transport, failures and shutdown (real processes)."""
 import collections
+import faulthandler
 import gc
 import mmap
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -90,12 +92,14 @@ class Probe(Dataset):
 class Big(Dataset):
     """Sample i: a 256 KiB float32 array filled with i (large enough for shared memory), and the worker's pid."""
 
-    def __init__(self, n: int, kill_at: int = -1, exit_at: int = -1) -> None:
-        self.n, self.kill_at, self.exit_at = n, kill_at, exit_at
+    def __init__(self, n: int, kill_at: int = -1, exit_at: int = -1, sig: int = signal.SIGKILL) -> None:
+        self.n, self.kill_at, self.exit_at, self.sig = n, kill_at, exit_at, sig
 
     def __getitem__(self, i: int):
         if i == self.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGBUS would dump core
+            faulthandler.disable()  # and pytest's handler would print its report
+            os.kill(os.getpid(), self.sig)
         if i == self.exit_at:
             os._exit(3)
         return np.full((256, 256), i, np.float32), os.getpid()
@@ -202,12 +206,16 @@ def test_worker_init_fn_exception_reraises():
     assert "no setup for 0" in str(info.value)
 
 
-def test_worker_killed_by_signal_raises_and_leaves_nothing_behind():
-    loader = DataLoader(Big(40, kill_at=9), batch_size=2, num_workers=2)
+@pytest.mark.parametrize("sig, text, hint", [
+    (signal.SIGKILL, "Killed", "worker 0 received SIGKILL"),
+    (signal.SIGBUS, "Bus error", "worker 0 received SIGBUS (/dev/shm may be full"),
+])
+def test_worker_killed_by_signal_raises_and_leaves_nothing_behind(sig, text, hint):
+    loader = DataLoader(Big(40, kill_at=9, sig=sig), batch_size=2, num_workers=2)
     seen = []
-    with pytest.raises(RuntimeError, match=r"DataLoader worker \(pid \d+\) is killed by signal: Killed\.") as info:
+    with pytest.raises(RuntimeError, match=rf"DataLoader worker \(pid \d+\) is killed by signal: {text}\.") as info:
         seen.extend(loader)
-    assert "worker 0 received SIGKILL" in str(info.value)
+    assert hint in str(info.value)
     assert wait_gone(worker_pids(seen)) and segments(os.getpid()) == []
 
 

@@ -320,8 +320,9 @@ class _WorkerPool:
         if killed:
             i, w = killed[0]
             sig = signal.Signals(-w.exitcode)
+            hint = f" ({shm.SHM_DIR} may be full: batches travel through it)" if sig == signal.SIGBUS else ""
             raise RuntimeError(f"DataLoader worker (pid {w.pid}) is killed by signal: {signal.strsignal(sig)}. "
-                               f"\n  worker {i} received {sig.name}")
+                               f"\n  worker {i} received {sig.name}{hint}")
         raise RuntimeError(f"DataLoader worker (pid(s) {', '.join(str(w.pid) for _, w in failed)}) exited "
                            "unexpectedly\n  " + ", ".join(f"worker {i} exit code {w.exitcode}" for i, w in failed))
 
