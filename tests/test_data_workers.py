@@ -1,9 +1,11 @@
 """DataLoader worker processes: order, seeds, shared-memory transport, failures and shutdown (real processes)."""
 import collections
+import faulthandler
 import gc
 import mmap
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -90,12 +92,14 @@ class Probe(Dataset):
 class Big(Dataset):
     """Sample i: a 256 KiB float32 array filled with i (large enough for shared memory), and the worker's pid."""
 
-    def __init__(self, n: int, kill_at: int = -1, exit_at: int = -1) -> None:
-        self.n, self.kill_at, self.exit_at = n, kill_at, exit_at
+    def __init__(self, n: int, kill_at: int = -1, exit_at: int = -1, sig: int = signal.SIGKILL) -> None:
+        self.n, self.kill_at, self.exit_at, self.sig = n, kill_at, exit_at, sig
 
     def __getitem__(self, i: int):
         if i == self.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGBUS would dump core
+            faulthandler.disable()  # and pytest's handler would print its report
+            os.kill(os.getpid(), self.sig)
         if i == self.exit_at:
             os._exit(3)
         return np.full((256, 256), i, np.float32), os.getpid()
@@ -202,12 +206,16 @@ def test_worker_init_fn_exception_reraises():
     assert "no setup for 0" in str(info.value)
 
 
-def test_worker_killed_by_signal_raises_and_leaves_nothing_behind():
-    loader = DataLoader(Big(40, kill_at=9), batch_size=2, num_workers=2)
+@pytest.mark.parametrize("sig, text, hint", [
+    (signal.SIGKILL, "Killed", "worker 0 received SIGKILL"),
+    (signal.SIGBUS, "Bus error", "worker 0 received SIGBUS (/dev/shm may be full"),
+])
+def test_worker_killed_by_signal_raises_and_leaves_nothing_behind(sig, text, hint):
+    loader = DataLoader(Big(40, kill_at=9, sig=sig), batch_size=2, num_workers=2)
     seen = []
-    with pytest.raises(RuntimeError, match=r"DataLoader worker \(pid \d+\) is killed by signal: Killed\.") as info:
+    with pytest.raises(RuntimeError, match=rf"DataLoader worker \(pid \d+\) is killed by signal: {text}\.") as info:
         seen.extend(loader)
-    assert "worker 0 received SIGKILL" in str(info.value)
+    assert hint in str(info.value)
     assert wait_gone(worker_pids(seen)) and segments(os.getpid()) == []
 
 
@@ -310,7 +318,7 @@ def test_transport_of_nested_batches_with_large_and_small_arrays():
     assert batches[1]["text"] == ["#2", "#3"]
 
 
-CTRL_C_SCRIPT = textwrap.dedent("""\
+STOPPED_SCRIPT = textwrap.dedent("""\
     import os, sys, time
     import numpy as np
     from distgrad.utils.data import DataLoader, Dataset
@@ -333,23 +341,32 @@ CTRL_C_SCRIPT = textwrap.dedent("""\
     """)
 
 
-def test_ctrl_c_leaves_no_process_and_no_segment(tmp_path):
-    script = tmp_path / "ctrl_c.py"
-    script.write_text(CTRL_C_SCRIPT)
+@pytest.mark.parametrize("how", ["ctrl-c", "sigkill"])
+def test_stopping_the_main_process_leaves_no_process_and_no_segment(tmp_path, how):
+    script = tmp_path / "stopped.py"
+    script.write_text(STOPPED_SCRIPT)
     proc = subprocess.Popen([sys.executable, str(script), "report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
         pids = [int(p) for p in proc.stdout.readline().split()]
         assert len(pids) == 2
-        for pid in (proc.pid, *pids):  # what a terminal does: SIGINT to the whole foreground process group
-            os.kill(pid, signal.SIGINT)
+        if how == "ctrl-c":  # what a terminal does: SIGINT to the whole foreground process group
+            for pid in (proc.pid, *pids):
+                os.kill(pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGKILL)
         _, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
-    assert "KeyboardInterrupt" in err and proc.returncode != 0
-    assert wait_gone(pids) and segments(proc.pid) == []
+    if how == "ctrl-c":
+        assert "KeyboardInterrupt" in err and proc.returncode != 0
+        assert wait_gone(pids)  # joined by the main process: neither orphans nor zombies
+    else:
+        assert proc.returncode == -signal.SIGKILL
+        assert wait_until(exited, pids)  # orphans notice within PARENT_CHECK_S (init may leave them zombies)
+    assert segments(proc.pid) == []
 
 
 def test_arena_recycles_returned_segments_and_unlinks_each_once():

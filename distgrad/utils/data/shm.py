@@ -38,6 +38,10 @@ def _map(name: str, nbytes: int, create: bool) -> mmap.mmap:
         if create:
             os.ftruncate(fd, nbytes)
         return mmap.mmap(fd, nbytes)
+    except OSError:
+        if create:
+            unlink(name)
+        raise
     finally:
         os.close(fd)
 
