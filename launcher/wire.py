@@ -134,6 +134,7 @@ def start_zap(ctx: zmq.Context, secret: str) -> threading.Thread:
     rep.linger = 0
     rep.bind(ZAP_ENDPOINT)
     client_key = _curve_pair(secret, "client")[0]
+    refused = [0]
 
     def serve() -> None:
         while True:
@@ -146,7 +147,10 @@ def start_zap(ctx: zmq.Context, secret: str) -> threading.Thread:
             ok = ((mechanism == b"PLAIN" and creds[:2] == [PLAIN_USER, secret.encode()])
                   or (mechanism == b"CURVE" and creds and zmq.utils.z85.encode(creds[0]) == client_key))
             if not ok:
-                log.warning("refused a %s connection from %s: wrong job secret", mechanism.decode(), address.decode())
+                refused[0] += 1
+                if refused[0] <= 10 or refused[0] % 1000 == 0:  # a flood of intruders must not flood the logs
+                    log.warning("refused %s connection #%d from %s: wrong job secret", mechanism.decode(),
+                                refused[0], address.decode())
             rep.send_multipart([version, request_id, b"200" if ok else b"400",
                                 b"OK" if ok else b"wrong job secret", b"", b""])
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 
-import distgrad.nn.functional as F
 import numpy as np
 from sklearn.datasets import load_digits
 
 import distgrad as torch
 import distgrad.distributed as dist
+import distgrad.nn.functional as F
 from distgrad import nn
 from distgrad.nn.parallel import DistributedDataParallel as DDP
 from distgrad.utils.data import DataLoader, DistributedSampler, TensorDataset

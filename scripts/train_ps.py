@@ -11,10 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import distgrad.nn.functional as F
-
 import distgrad as torch
 import distgrad.distributed as dist
+import distgrad.nn.functional as F
 from distgrad import nn
 from distgrad.distributed import ParameterServerOptimizer
 from distgrad.utils.data import DataLoader, DistributedSampler

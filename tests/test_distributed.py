@@ -13,11 +13,11 @@ from pathlib import Path
 import msgpack
 import pytest
 import zmq
-from distgrad.launcher import wire
-from distgrad.launcher.server import Server
 
 from distgrad.distributed import DistStoreError, TCPStore
 from distgrad.distributed.distributed_c10d import first_host, resolve
+from distgrad.launcher import wire
+from distgrad.launcher.server import Server
 
 LAUNCH = [sys.executable, "-m", "distgrad.launcher.cli"]
 TIMEOUT = 60

@@ -14,6 +14,7 @@ import msgpack
 import numpy as np
 import pytest
 import zmq
+
 from distgrad.launcher import wire
 
 LAUNCH = [sys.executable, "-m", "distgrad.launcher.cli"]
@@ -114,6 +115,7 @@ def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(tmp_p
         shards = status.get("ps") or [f"tcp://127.0.0.1:{port}"]
         inboxes = [peer[1] for peer in status.get("peers") or []]
         socks = [wire.connect(ctx, zmq.DEALER, a, secret, False, timeout=20) for a in shards]
+        intruders: list[zmq.Socket] = []
         while not stop.is_set():
             for sock in socks:  # authenticated: the messages themselves must be rejected
                 sock.send_multipart(fuzz_frames(rng))
@@ -124,6 +126,12 @@ def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(tmp_p
                         raw.sendall(rng.bytes(512))
                 except OSError:
                     pass
+            if sent[0] % 100 < len(socks):  # a real ZeroMQ peer with the wrong secret
+                intruder = ctx.socket(zmq.DEALER)
+                wire.secure_client(intruder, "wrong-" + secret, curve=False)
+                intruder.connect(shards[0])
+                intruder.send_multipart(wire.pack({"op": "get", "key": "fuzz"}))
+                intruders.append(intruder)
             sent[0] += len(socks)
             if sent[0] % 200 < len(socks):
                 try:
@@ -131,7 +139,7 @@ def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(tmp_p
                 except TimeoutError:  # the run ended and took its server with it
                     break
             time.sleep(0.002)
-        for sock in [admin, *socks]:
+        for sock in [admin, *socks, *intruders]:
             sock.close(linger=0)
 
     fuzzer = threading.Thread(target=fuzz, daemon=True)
