@@ -48,7 +48,13 @@ def as_ndarray(v: View) -> np.ndarray:
     if a is None:
         st = v.storage
         it = st.dtype.itemsize
-        a = v.cache = np.ndarray(v.shape, st.dtype.np, st.buf, v.offset * it, tuple(s * it for s in v.strides))
+        try:
+            a = np.ndarray(v.shape, st.dtype.np, st.buf, v.offset * it, tuple(s * it for s in v.strides))
+        except ValueError:
+            if 0 not in v.shape:
+                raise
+            a = np.empty(v.shape, st.dtype.np)     # an empty view may start past the end of its (empty) buffer
+        v.cache = a
     return a
 
 

@@ -103,6 +103,12 @@ class FunctionCtx:
 class _UserNode(Node):
     user_fn: type
 
+    def __getattr__(self, name: str) -> Any:
+        # In PyTorch ctx *is* y.grad_fn, so attributes forward() set on ctx are readable on grad_fn.
+        if name == "ctx":
+            raise AttributeError(name)
+        return getattr(self.ctx, name)
+
     def apply_backward(self, grad: View) -> tuple:
         with no_grad():
             grads = self.user_fn.backward(self.ctx, Tensor._make(grad))

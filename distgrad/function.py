@@ -128,7 +128,7 @@ class Node:
             if x is not None and x.storage.version != version:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an inplace operation: "
-                    f"[{x.storage.dtype.legacy_name.replace('Tensor', '')} {list(x.shape)}], which is output 0 of "
+                    f"[torch.{x.storage.dtype.legacy_name} {list(x.shape)}], which is output 0 of "
                     f"{type(self).__name__}, is at version {x.storage.version}; expected version {version} instead. "
                     "Hint: the backtrace further above can point to the operation that failed to compute its "
                     "gradient. The variable in question was changed in there or anywhere later. Good luck!")

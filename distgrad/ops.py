@@ -257,6 +257,10 @@ class Sum(Function):
         return _spread(g, ctx.shape, ctx.axes)
 
 
+class SumDim(Sum):
+    grad_fn_name = "SumBackward1"      # PyTorch names sum(dim) and sum() differently
+
+
 class Mean(Function):
     @staticmethod
     def forward(ctx, x: View, axes: tuple[int, ...], keepdim: bool = False) -> View:
@@ -271,6 +275,10 @@ class Mean(Function):
     @staticmethod
     def backward(ctx, g: View):
         return _spread(P.div(g, _c(g, ctx.n)), ctx.shape, ctx.axes)
+
+
+class MeanDim(Mean):
+    grad_fn_name = "MeanBackward1"
 
 
 class Prod(Function):
@@ -512,6 +520,10 @@ class Permute(Function):
 
 class Transpose(Permute):
     grad_fn_name = "TransposeBackward0"
+
+
+class T(Permute):
+    grad_fn_name = "TBackward0"
 
 
 class Expand(Function):

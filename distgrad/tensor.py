@@ -176,6 +176,11 @@ class Tensor:
         return self.grad_fn is None
 
     @property
+    def _version(self) -> int:
+        """The storage's version counter, bumped by every in-place write (PyTorch's Tensor._version)."""
+        return self._view.storage.version
+
+    @property
     def requires_grad(self) -> bool:
         return self._requires_grad
 
@@ -540,8 +545,10 @@ class Tensor:
         return self.abs()
 
     def __invert__(self) -> Tensor:
-        if self.dtype is not bool_:
-            raise NotImplementedError("~ is implemented for bool tensors only")
+        if self.dtype.is_floating_point:
+            raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{self.dtype.legacy_name[:-6]}'")
+        if self.dtype is not bool_:       # two's complement: ~x == -x - 1 (wraps for uint8 as well)
+            return -self - 1
         return self.logical_not()
 
     def __and__(self, other: Any) -> Tensor:
@@ -797,14 +804,14 @@ class Tensor:
 
     def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
         x = self.to(dtype) if dtype is not None else self.to(int64) if not self.dtype.is_floating_point else self
-        return ops.Sum.apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
+        return (ops.Sum if dim is None else ops.SumDim).apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
         x = self.to(dtype) if dtype is not None else self
         if not x.dtype.is_floating_point:
             raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating point or "
                                f"complex dtype. Got: {x.dtype.legacy_name.replace('Tensor', '')}")
-        return ops.Mean.apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
+        return (ops.Mean if dim is None else ops.MeanDim).apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
 
     def nansum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         return self.masked_fill(self.isnan(), 0).sum(dim, keepdim)
@@ -815,19 +822,27 @@ class Tensor:
             return ops.Prod.apply(x, axes=tuple(range(x.ndim)), keepdim=False) if x.ndim else x.clone()
         return ops.Prod.apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim) if x.ndim else x.clone()
 
-    def _check_nonempty(self, name: str, dims: tuple[int, ...]) -> None:
-        if any(self._view.shape[d] == 0 for d in dims) or (not dims and self.numel() == 0):
-            raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
-                             "reduction dim with the 'dim' argument.")
+    def _check_nonempty(self, name: str, dims: tuple[int, ...], all_dims: bool = False) -> None:
+        # PyTorch: RuntimeError for a full reduction of an empty tensor, IndexError for an empty reduced dim
+        if all_dims or not dims:
+            if self.numel() == 0:
+                if name.startswith("arg"):
+                    raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+                raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                                   "Specify the reduction dim with the 'dim' argument.")
+            return
+        for d in dims:
+            if self._view.shape[d] == 0:
+                raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
 
     def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
         dims = _dims(dim if dim != () else None, self.ndim)
-        self._check_nonempty("amax", dims)
+        self._check_nonempty("amax", dims, dim in ((), None))
         return ops.Amax.apply(self, axes=dims, keepdim=keepdim) if dims else self.clone()
 
     def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
         dims = _dims(dim if dim != () else None, self.ndim)
-        self._check_nonempty("amin", dims)
+        self._check_nonempty("amin", dims, dim in ((), None))
         return ops.Amin.apply(self, axes=dims, keepdim=keepdim) if dims else self.clone()
 
     def _extreme(self, name: str, dim: Any, keepdim: bool, other: Any) -> Any:
@@ -835,6 +850,7 @@ class Tensor:
         if isinstance(dim, Tensor):
             return self.maximum(dim) if name == "max" else self.minimum(dim)
         if dim is None:
+            self._check_nonempty(name, (), True)
             return self.amax() if name == "max" else self.amin()
         d = _dim(dim, self.ndim)
         if not self.ndim:
@@ -1103,7 +1119,7 @@ class Tensor:
 
     def reshape(self, *shape: Any) -> Tensor:
         shape = self._resolve(_shape_arg(shape))
-        return self if shape == self._view.shape else ops.Reshape.apply(self, shape=shape)
+        return ops.Reshape.apply(self, shape=shape)      # a new view even for the same shape, as PyTorch
 
     def view_as(self, other: Tensor) -> Tensor:
         return self.view(other.shape)
@@ -1120,7 +1136,7 @@ class Tensor:
     def squeeze(self, dim: Any = None) -> Tensor:
         dims = _dims(dim, self.ndim) if self.ndim else ()
         shape = tuple(s for d, s in enumerate(self._view.shape) if not (d in dims and s == 1))
-        return self if shape == self._view.shape else ops.Squeeze.apply(self, shape=shape)
+        return ops.Squeeze.apply(self, shape=shape)      # a new view even when nothing is squeezed
 
     def unsqueeze(self, dim: int) -> Tensor:
         d = _dim(dim, self.ndim + 1)
@@ -1172,9 +1188,11 @@ class Tensor:
     def t(self) -> Tensor:
         if self.ndim > 2:
             raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
-        return self.transpose(0, 1) if self.ndim == 2 else self
+        return ops.T.apply(self, dims=(1, 0) if self.ndim == 2 else tuple(range(self.ndim)))
 
     def t_(self) -> Tensor:
+        if self.ndim > 2:
+            raise RuntimeError(f"t_() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
         return self._set_layout(self.t())
 
     def transpose_(self, dim0: int, dim1: int) -> Tensor:

@@ -28,7 +28,7 @@ from distgrad.utils.data import (
     get_worker_info,
     random_split,
 )
-from distgrad.utils.data.worker import seed_worker
+from distgrad.utils.data.worker import ExceptionWrapper, seed_worker
 
 
 def gen(seed: int) -> distgrad.Generator:
@@ -275,6 +275,17 @@ def test_dataloader_batches_and_len():
     assert len(DataLoader(Counter(10), batch_size=4)) == 3 and len(DataLoader(Counter(10), batch_size=None)) == 10
 
 
+def test_dataloader_warns_when_an_iterable_dataset_yields_more_than_its_len():
+    class Understated(Counter):
+        def __len__(self) -> int:
+            return self.n - 1
+
+    loader = DataLoader(Understated(3), batch_size=None)
+    assert len(loader) == 2
+    with pytest.warns(UserWarning, match="was reported to be 2.*but 3 samples have been fetched"):
+        assert list(loader) == [0, 1, 2]
+
+
 def test_dataloader_custom_sampler_batch_sampler_and_collate():
     loader = DataLoader(Squares(6), batch_sampler=[[5, 0], [1]], collate_fn=lambda b: sum(b))
     assert list(loader) == [25, 1]
@@ -324,6 +335,13 @@ def test_dataloader_iterable_dataset_rejects_samplers(kwargs, match):
         DataLoader(Counter(3), **kwargs)
 
 
+def test_dataloader_iterator_rejects_timeout_without_workers_and_zero_prefetch():
+    with pytest.raises(AssertionError, match="_SingleProcessDataLoaderIter requires timeout == 0"):
+        iter(DataLoader(Squares(4), timeout=5))
+    with pytest.raises(AssertionError, match="prefetch_factor must be greater than 0"):
+        iter(DataLoader(Squares(4), num_workers=1, prefetch_factor=0))
+
+
 def test_dataloader_attributes_are_frozen_after_init():
     loader = DataLoader(Squares(4))
     with pytest.raises(ValueError, match="batch_size attribute should not be set after DataLoader is initialized"):
@@ -333,6 +351,19 @@ def test_dataloader_attributes_are_frozen_after_init():
 
 def test_get_worker_info_is_none_in_the_main_process():
     assert get_worker_info() is None
+
+
+def test_exception_wrapper_falls_back_to_runtime_error_for_types_needing_more_arguments():
+    class TwoArgs(Exception):
+        def __init__(self, a, b):
+            super().__init__(a, b)
+
+    try:
+        raise TwoArgs(1, 2)
+    except TwoArgs:
+        wrapper = ExceptionWrapper("in DataLoader worker process 3")
+    with pytest.raises(RuntimeError, match="Caught TwoArgs in DataLoader worker process 3.\nOriginal Traceback"):
+        wrapper.reraise()
 
 
 def test_seed_worker_seeds_every_generator_with_pytorchs_values():
@@ -383,25 +414,41 @@ SEED_EXAMPLE = textwrap.dedent("""\
 ROW = re.compile(r"Epoch: (\d+) \|Step: (\d+) \|batch x: \[(.*?)\] \|batch y: \[(.*?)\]")
 
 
-def run_seed_example(tmp_path, num_workers: str) -> list[tuple[int, int, list[float], list[float]]]:
-    script = tmp_path / "seed_example.py"
-    script.write_text(SEED_EXAMPLE.replace("NUM_WORKERS", num_workers), encoding="utf-8")
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True,
-                         cwd=tmp_path).stdout
-    rows = [ROW.fullmatch(line).groups() for line in out.splitlines()]
-    return [(int(e), int(s), [float(v) for v in x.split()], [float(v) for v in y.split()]) for e, s, x, y in rows]
+def run_seed_examples(tmp_path, variants: list[str]) -> dict[str, list[tuple[int, int, list[float], list[float]]]]:
+    """Run the seed example once per num_workers variant, all at once, and parse what each printed."""
+    procs = {}
+    for i, variant in enumerate(variants):
+        script = tmp_path / f"seed_example_{i}.py"
+        script.write_text(SEED_EXAMPLE.replace("NUM_WORKERS", variant), encoding="utf-8")
+        procs[variant] = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                                          cwd=tmp_path)
+    results = {}
+    try:
+        for variant, proc in procs.items():
+            out = proc.communicate(timeout=60)[0]
+            assert proc.returncode == 0, f"num_workers={variant} exited with {proc.returncode}"
+            rows = [ROW.fullmatch(line).groups() for line in out.splitlines()]
+            results[variant] = [(int(e), int(s), [float(v) for v in x.split()], [float(v) for v in y.split()])
+                                for e, s, x, y in rows]
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+    return results
 
 
 @pytest.mark.slow
 def test_seed_example_prints_two_steps_of_five_for_three_epochs_whatever_num_workers(tmp_path):
-    results = {w: run_seed_example(tmp_path, w) for w in ("0", "2", "2, multiprocessing_context='spawn'")}
+    spawn = "2, multiprocessing_context='spawn'"
+    results = run_seed_examples(tmp_path, ["0", "2", spawn])
     for rows in results.values():
         assert [(e, s) for e, s, _, _ in rows] == [(e, s) for e in range(3) for s in range(2)]
         for epoch in range(3):
             xs = [x for e, _, bx, _ in rows if e == epoch for x in bx]
             assert sorted(xs) == [float(v) for v in range(1, 11)]
         assert all(len(bx) == 5 and [11 - x for x in bx] == by for _, _, bx, by in rows)
-    assert results["0"] == results["2"] == results["2, multiprocessing_context='spawn'"]
+    assert results["0"] == results["2"] == results[spawn]
 
 
 def test_distgrad_utils_imports_data():

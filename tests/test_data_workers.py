@@ -1,8 +1,11 @@
 """DataLoader worker processes: order, seeds, shared-memory transport, failures and shutdown (real processes)."""
+import collections
+import faulthandler
 import gc
 import mmap
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -46,11 +49,28 @@ def gone(pid: int) -> bool:
     return not os.path.exists(f"/proc/{pid}")
 
 
-def wait_gone(pids, timeout_s: float = SHUTDOWN_JOIN_S + 5) -> bool:
+def exited(pid: int) -> bool:
+    """True once pid has exited, reaped or not."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def wait_until(condition, pids, timeout_s: float = SHUTDOWN_JOIN_S + 5) -> bool:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and not all(gone(p) for p in pids):
+    while time.monotonic() < deadline and not all(condition(p) for p in pids):
         time.sleep(0.05)
-    return all(gone(p) for p in pids)
+    return all(condition(p) for p in pids)
+
+
+def wait_gone(pids) -> bool:
+    return wait_until(gone, pids)
+
+
+def wait_exited(pid: int) -> bool:
+    return wait_until(exited, [pid])
 
 
 class Probe(Dataset):
@@ -72,12 +92,14 @@ class Probe(Dataset):
 class Big(Dataset):
     """Sample i: a 256 KiB float32 array filled with i (large enough for shared memory), and the worker's pid."""
 
-    def __init__(self, n: int, kill_at: int = -1, exit_at: int = -1) -> None:
-        self.n, self.kill_at, self.exit_at = n, kill_at, exit_at
+    def __init__(self, n: int, kill_at: int = -1, exit_at: int = -1, sig: int = signal.SIGKILL) -> None:
+        self.n, self.kill_at, self.exit_at, self.sig = n, kill_at, exit_at, sig
 
     def __getitem__(self, i: int):
         if i == self.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGBUS would dump core
+            faulthandler.disable()  # and pytest's handler would print its report
+            os.kill(os.getpid(), self.sig)
         if i == self.exit_at:
             os._exit(3)
         return np.full((256, 256), i, np.float32), os.getpid()
@@ -120,7 +142,7 @@ def test_worker_seeds_and_worker_info():
     g = distgrad.Generator()
     g.manual_seed(99)
     rows = list(DataLoader(Seeds(), batch_size=None, num_workers=2, generator=g))
-    assert [r[:2] for r in rows] == [[0, 2], [1, 2]]  # tuples come back as lists, as in PyTorch and all(r[3] for r in rows)
+    assert [r[:2] for r in rows] == [[0, 2], [1, 2]] and all(r[3] for r in rows)  # tuples come back as lists
     base_seed = rows[0][2]
     assert rows[1][2] == base_seed + 1
     assert [r[4] for r in rows] == [random.Random(base_seed + w).random() for w in range(2)]
@@ -154,6 +176,22 @@ def test_worker_exception_reraises_with_worker_id_and_original_traceback():
     assert next(it)[0].tolist() == [6, 7]  # the other batches still arrive, as in PyTorch
 
 
+def test_tensors_keep_requires_grad_across_processes_and_non_leaves_are_refused():
+    class Params(Dataset):
+        def __getitem__(self, i):
+            w = distgrad.ones(3, requires_grad=True)
+            return w if i == 0 else w * 2
+
+        def __len__(self):
+            return 2
+
+    it = iter(DataLoader(Params(), batch_size=None, num_workers=1))
+    w = next(it)
+    assert w.requires_grad and w.is_leaf and w.tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(RuntimeError, match="Cowardly refusing to serialize non-leaf tensor which requires_grad"):
+        next(it)
+
+
 def test_worker_key_error_message_stays_readable():
     with pytest.raises(KeyError, match="Caught KeyError in DataLoader worker process 0") as info:
         list(DataLoader(Probe(2, fail_at=0, exc=KeyError), num_workers=1))
@@ -168,12 +206,16 @@ def test_worker_init_fn_exception_reraises():
     assert "no setup for 0" in str(info.value)
 
 
-def test_worker_killed_by_signal_raises_and_leaves_nothing_behind():
-    loader = DataLoader(Big(40, kill_at=9), batch_size=2, num_workers=2)
+@pytest.mark.parametrize("sig, text, hint", [
+    (signal.SIGKILL, "Killed", "worker 0 received SIGKILL"),
+    (signal.SIGBUS, "Bus error", "worker 0 received SIGBUS (/dev/shm may be full"),
+])
+def test_worker_killed_by_signal_raises_and_leaves_nothing_behind(sig, text, hint):
+    loader = DataLoader(Big(40, kill_at=9, sig=sig), batch_size=2, num_workers=2)
     seen = []
-    with pytest.raises(RuntimeError, match=r"DataLoader worker \(pid \d+\) is killed by signal: Killed\.") as info:
+    with pytest.raises(RuntimeError, match=rf"DataLoader worker \(pid \d+\) is killed by signal: {text}\.") as info:
         seen.extend(loader)
-    assert "worker 0 received SIGKILL" in str(info.value)
+    assert hint in str(info.value)
     assert wait_gone(worker_pids(seen)) and segments(os.getpid()) == []
 
 
@@ -276,7 +318,7 @@ def test_transport_of_nested_batches_with_large_and_small_arrays():
     assert batches[1]["text"] == ["#2", "#3"]
 
 
-CTRL_C_SCRIPT = textwrap.dedent("""\
+STOPPED_SCRIPT = textwrap.dedent("""\
     import os, sys, time
     import numpy as np
     from distgrad.utils.data import DataLoader, Dataset
@@ -299,20 +341,77 @@ CTRL_C_SCRIPT = textwrap.dedent("""\
     """)
 
 
-def test_ctrl_c_leaves_no_process_and_no_segment(tmp_path):
-    script = tmp_path / "ctrl_c.py"
-    script.write_text(CTRL_C_SCRIPT)
+@pytest.mark.parametrize("how", ["ctrl-c", "sigkill"])
+def test_stopping_the_main_process_leaves_no_process_and_no_segment(tmp_path, how):
+    script = tmp_path / "stopped.py"
+    script.write_text(STOPPED_SCRIPT)
     proc = subprocess.Popen([sys.executable, str(script), "report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
         pids = [int(p) for p in proc.stdout.readline().split()]
         assert len(pids) == 2
-        for pid in (proc.pid, *pids):  # what a terminal does: SIGINT to the whole foreground process group
-            os.kill(pid, signal.SIGINT)
+        if how == "ctrl-c":  # what a terminal does: SIGINT to the whole foreground process group
+            for pid in (proc.pid, *pids):
+                os.kill(pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGKILL)
         _, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
-    assert "KeyboardInterrupt" in err and proc.returncode != 0
-    assert wait_gone(pids) and segments(proc.pid) == []
+    if how == "ctrl-c":
+        assert "KeyboardInterrupt" in err and proc.returncode != 0
+        assert wait_gone(pids)  # joined by the main process: neither orphans nor zombies
+    else:
+        assert proc.returncode == -signal.SIGKILL
+        assert wait_until(exited, pids)  # orphans notice within PARENT_CHECK_S (init may leave them zombies)
+    assert segments(proc.pid) == []
+
+
+def test_arena_recycles_returned_segments_and_unlinks_each_once():
+    arena = shm.WorkerArena(0, f"dg{os.getpid()}_arena_")
+    returned = [collections.deque()]
+    try:
+        batch = distgrad.from_numpy(np.stack([np.full(shm.MIN_SHARED_NBYTES // 8, i, np.float32) for i in range(2)],
+                                             out=arena.empty((2, shm.MIN_SHARED_NBYTES // 8), np.dtype(np.float32))))
+        payload = shm.dumps({"x": batch, "small": np.arange(3)}, arena)
+        [first] = segments(os.getpid())
+        del batch  # the worker drops its batch once sent
+        received = shm.loads(payload, returned)
+        assert received["x"][1, 0].item() == 1.0 and received["small"].tolist() == [0, 1, 2]
+        assert returned[0] == collections.deque()  # mapped while the batch lives
+        del received
+        gc.collect()
+        assert list(returned[0]) == [first]
+        arena.take_back([returned[0].popleft()])
+        assert [name for name, _ in arena.free] == [first] and segments(os.getpid()) == [first]
+        copied = np.ones(shm.MIN_SHARED_NBYTES // 4, np.float32)  # not in a segment: copied into the free one
+        assert shm.loads(shm.dumps(copied, arena), returned).sum() == copied.size and arena.free == collections.deque()
+        gc.collect()
+        held = arena.empty((shm.MIN_SHARED_NBYTES,), np.dtype(np.uint8))  # the worker still holds this one
+        shm.dumps(held, arena)
+        arena.take_back([returned[0].popleft(), *(name for name in arena.lent if name != first)])
+        assert [name for name, _ in arena.free] == [first] and segments(os.getpid()) == [first]
+        arena.empty((3, shm.MIN_SHARED_NBYTES), np.dtype(np.uint8))  # written, never sent
+        arena.end_batch()
+        assert segments(os.getpid()) == [first]
+    finally:
+        arena.close()
+    assert segments(os.getpid()) == []
+
+
+def test_worker_that_runs_dry_exits_and_unlinks_its_segments():
+    class Uneven(IterableDataset):
+        def __iter__(self):
+            n = 1 if get_worker_info().id == 1 else 40
+            return ((np.full((256, 256), get_worker_info().id, np.float32), os.getpid()) for _ in range(n))
+
+    it = iter(DataLoader(Uneven(), batch_size=None, num_workers=2))
+    _, pid0 = next(it)
+    held, pid1 = next(it)  # worker 1's only sample
+    for _ in range(3):  # reading on, the main process learns that worker 1 ran dry and tells it to exit
+        next(it)
+    assert wait_exited(pid1) and not exited(pid0)  # a zombie until the iterator's shutdown joins it, as in PyTorch
+    assert [name for name in segments(os.getpid()) if name.split("_")[2] == "1"] == []
+    assert held[0, 0].item() == 1.0  # its batch outlives the name

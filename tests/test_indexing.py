@@ -290,3 +290,11 @@ def test_mask_error_names_shape_after_int_indices(device):
     with pytest.raises(IndexError, match=r"The shape of the mask \[2, 4\] at index 0 does not match the shape of the "
                                          r"indexed tensor \[3, 4\] at index 0"):
         x[0, dg.ones(2, 4, dtype=dg.bool, device=device)]
+
+
+def test_all_false_mask_regression(device):
+    # an empty nonzero() result sliced per column gave a view past its buffer, and NumPy raised on it
+    x = dg.zeros(1, 1, device=device)
+    assert x[dg.tensor([[False]], device=device)].shape == (0,)
+    x[dg.tensor([[False]], device=device)] = 1
+    assert x.tolist() == [[0]]

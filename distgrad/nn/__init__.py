@@ -1,0 +1,67 @@
+"""distgrad.nn: modules, parameters, losses and functional ops (PyTorch's torch.nn)."""
+from distgrad.nn import functional, init
+from distgrad.nn.activation import (
+                                    ELU,
+                                    GELU,
+                                    LeakyReLU,
+                                    LogSoftmax,
+                                    ReLU,
+                                    ReLU6,
+                                    Sigmoid,
+                                    SiLU,
+                                    Softmax,
+                                    Softplus,
+                                    Tanh,
+                                    Threshold,
+)
+from distgrad.nn.container import ModuleDict, ModuleList, Sequential
+from distgrad.nn.conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d
+from distgrad.nn.linear import Dropout, Embedding, Flatten, Identity, Linear, Unflatten
+from distgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
+from distgrad.nn.module import Module
+from distgrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from distgrad.nn.parameter import Parameter
+
+__all__ = [
+                                    "ELU",
+                                    "GELU",
+                                    "AdaptiveAvgPool2d",
+                                    "AvgPool2d",
+                                    "BCELoss",
+                                    "BCEWithLogitsLoss",
+                                    "BatchNorm1d",
+                                    "BatchNorm2d",
+                                    "Conv1d",
+                                    "Conv2d",
+                                    "ConvTranspose2d",
+                                    "CrossEntropyLoss",
+                                    "Dropout",
+                                    "Embedding",
+                                    "Flatten",
+                                    "Identity",
+                                    "L1Loss",
+                                    "LayerNorm",
+                                    "LeakyReLU",
+                                    "Linear",
+                                    "LogSoftmax",
+                                    "MSELoss",
+                                    "MaxPool2d",
+                                    "Module",
+                                    "ModuleDict",
+                                    "ModuleList",
+                                    "NLLLoss",
+                                    "Parameter",
+                                    "ReLU",
+                                    "ReLU6",
+                                    "Sequential",
+                                    "SiLU",
+                                    "Sigmoid",
+                                    "SmoothL1Loss",
+                                    "Softmax",
+                                    "Softplus",
+                                    "Tanh",
+                                    "Threshold",
+                                    "Unflatten",
+                                    "functional",
+                                    "init",
+]

@@ -10,6 +10,7 @@ import os
 import queue
 import signal
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -45,36 +46,39 @@ from .worker import ExceptionWrapper, _IterableDatasetStopIteration, _ResumeIter
 # num_workers is, so the sampler's random stream, hence the batch order, does not depend on num_workers. Worker w
 # seeds distgrad and Python's random with base_seed + w, and NumPy's global RNG with PyTorch's
 # SeedSequence([w, base_seed & 0xFFFFFFFF, base_seed >> 32, 0]) state (worker.seed_worker). Persistent workers are
-# seeded once, when they start.
+# seeded once, when they start; base_seed is drawn every epoch all the same, so the stream stays the same.
 #
-# Shared memory. A worker writes each tensor (and each NumPy array of at least shm.MIN_SHARED_NBYTES) of a batch into
-# a POSIX shared-memory segment named <prefix><worker_id>_<n>: default_collate stacks straight into one, anything
-# else is copied there while pickling. The pickle carries only the segment's name, shape and dtype. The main process
-# maps the segment and wraps it with distgrad.from_numpy, without a copy; the mapping lives as long as any tensor or
-# view over it. When the last one dies, a weakref finalizer queues the name, and the next index message to that
-# worker returns it: the worker reuses it for a batch of the same size (rewriting a recycled segment runs at memcpy
-# speed; a fresh one faults in and zeroes every page first) or unlinks it. Each worker unlinks all its segments when
-# it exits; mappings in the main process stay valid. After the workers are joined, the main process unlinks whatever
-# still has the iterator's prefix (segments of a worker that was killed, or results never read), so /dev/shm keeps
-# nothing. Every segment is unlinked by exactly one of these.
+# Shared memory. A worker writes each tensor (and each NumPy array of at least shm.MIN_SHARED_NBYTES) of a batch into a
+# POSIX shared-memory segment named dg<main pid>_<iterator id>_<worker id>_<n>: default_collate stacks straight into
+# one, anything else is copied there while pickling. The pickle carries only the segment's name, shape and dtype. The
+# main process maps the segment and wraps it with distgrad.from_numpy, without a copy; the mapping lives as long as any
+# tensor or view over it. When the last one dies, a weakref finalizer queues the name, and the next index message to
+# that worker returns it: the worker keeps up to shm.FREE_SEGMENTS of them mapped and reuses one for the next batch of
+# that size (rewriting mapped pages runs at memcpy speed; a fresh segment faults in and zeroes every page first), unless
+# the worker itself still holds that batch, in which case it unlinks it. Each worker unlinks all its segments when it
+# exits; mappings in the main process stay valid. After the workers are joined, the main process unlinks whatever still
+# has the iterator's prefix (segments of a worker that was killed, or results never read), so /dev/shm keeps nothing.
+# Every segment is unlinked by exactly one of these.
 #
 # Failure and shutdown. The main process waits for results POLL_INTERVAL_S at a time and after each wait checks its
 # workers: one that exited unexpectedly raises RuntimeError "DataLoader worker (pid(s) ...) exited unexpectedly" or,
 # when a signal killed it, "DataLoader worker (pid N) is killed by signal: ...", after the other workers are stopped.
 # loader.timeout > 0 bounds each wait ("DataLoader timed out after N seconds"). Workers ignore SIGINT (Ctrl-C reaches
-# the whole process group; the main process gets KeyboardInterrupt and stops them), and exit when their parent dies.
+# the whole process group; the main process gets KeyboardInterrupt and stops them), exit when the main process dies
+# (checked every PARENT_CHECK_S), and never wait at exit to flush results into a pipe nobody reads.
 # Shutdown (end of epoch without persistent workers, garbage collection of the iterator, or interpreter exit, through
 # weakref.finalize): set done_event, send None to every worker, join for up to SHUTDOWN_JOIN_S, terminate then kill
 # what is left, and join each one, so no process is left orphaned or a zombie; then unlink leftover segments.
 
-POLL_INTERVAL_S = 0.1
-SHUTDOWN_JOIN_S = 5.0
+POLL_INTERVAL_S = 0.1  # how often the main process, waiting for a batch, checks that its workers are alive
+SHUTDOWN_JOIN_S = 5.0  # how long shutdown lets workers finish the sample in hand before terminating them
 _iterator_ids = itertools.count()
 
 
 def _default_context() -> multiprocessing.context.BaseContext:
-    """fork where the platform has it (workers start in milliseconds), else the platform's default."""
-    if "fork" in multiprocessing.get_all_start_methods():
+    """The start method set with multiprocessing.set_start_method, else fork where the platform has it (workers start
+    in milliseconds), else the platform's default."""
+    if multiprocessing.get_start_method(allow_none=True) is None and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context()
 
@@ -146,17 +150,19 @@ class DataLoader:
                 sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         if batch_size is not None and batch_sampler is None:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
-        self.batch_size, self.drop_last, self.sampler, self.batch_sampler = batch_size, drop_last, sampler, batch_sampler
+        self.batch_size, self.drop_last, self.sampler = batch_size, drop_last, sampler
+        self.batch_sampler = batch_sampler
         self.generator, self.persistent_workers = generator, persistent_workers
         if collate_fn is None:
             collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
         self._iterator: _MultiProcessingDataLoaderIter | None = None
+        self._IterableDataset_len_called: int | None = None  # what len(self) said, for the warning in __next__
         self._initialized = True
 
     @property
     def multiprocessing_context(self) -> multiprocessing.context.BaseContext | None:
-        """The multiprocessing context workers start from; None means fork where available."""
+        """The multiprocessing context workers start from; None: the one set_start_method chose, else fork."""
         return self._multiprocessing_context
 
     @multiprocessing_context.setter
@@ -207,24 +213,34 @@ class DataLoader:
         length = len(self.dataset)  # the dataset's own claim; with workers it is each replica's business to split
         if self.batch_size is not None:
             length = length // self.batch_size if self.drop_last else math.ceil(length / self.batch_size)
+        self._IterableDataset_len_called = length
         return length
 
 
 class _BaseDataLoaderIter:
     def __init__(self, loader: DataLoader) -> None:
         self._dataset, self._iterable, self._auto_collation = loader.dataset, loader._iterable, loader._auto_collation
-        self._drop_last, self._collate_fn, self._index_sampler = loader.drop_last, loader.collate_fn, loader._index_sampler
+        self._drop_last, self._collate_fn = loader.drop_last, loader.collate_fn
+        self._index_sampler = loader._index_sampler
         self._start_epoch(loader)
 
     def _start_epoch(self, loader: DataLoader) -> None:
         self._sampler_iter = iter(self._index_sampler)
         self._base_seed = new_seed(loader.generator)  # drawn every epoch: see NOTE [ DataLoader worker protocol ]
+        self._num_yielded, self._len_called = 0, loader._IterableDataset_len_called
 
     def __iter__(self) -> _BaseDataLoaderIter:
         return self
 
     def __next__(self) -> Any:
-        return self._next_data()
+        data = self._next_data()
+        self._num_yielded += 1
+        if self._iterable and self._len_called is not None and self._num_yielded > self._len_called:
+            # The classic cause: every worker iterates the whole IterableDataset (see get_worker_info).
+            warnings.warn(f"Length of IterableDataset {self._dataset} was reported to be {self._len_called}(when "
+                          f"accessing len(dataloader)), but {self._num_yielded} samples have been fetched. ",
+                          stacklevel=2)
+        return data
 
     def __len__(self) -> int:
         return len(self._index_sampler)
@@ -265,7 +281,7 @@ class _WorkerPool:
             w = context.Process(target=_worker_loop, daemon=True, args=(
                 loader._iterable, loader.dataset, index_queue, self.result_queue, self.done_event,
                 loader._auto_collation, loader.collate_fn, loader.drop_last, base_seed, loader.worker_init_fn,
-                worker_id, n, self.shm_prefix))
+                worker_id, n, self.shm_prefix, os.getpid()))
             w.start()
             self.index_queues.append(index_queue)
             self.workers.append(w)
@@ -304,8 +320,9 @@ class _WorkerPool:
         if killed:
             i, w = killed[0]
             sig = signal.Signals(-w.exitcode)
+            hint = f" ({shm.SHM_DIR} may be full: batches travel through it)" if sig == signal.SIGBUS else ""
             raise RuntimeError(f"DataLoader worker (pid {w.pid}) is killed by signal: {signal.strsignal(sig)}. "
-                               f"\n  worker {i} received {sig.name}")
+                               f"\n  worker {i} received {sig.name}{hint}")
         raise RuntimeError(f"DataLoader worker (pid(s) {', '.join(str(w.pid) for _, w in failed)}) exited "
                            "unexpectedly\n  " + ", ".join(f"worker {i} exit code {w.exitcode}" for i, w in failed))
 
@@ -346,6 +363,8 @@ class _WorkerPool:
 
 class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
     def __init__(self, loader: DataLoader) -> None:
+        if loader.prefetch_factor <= 0:
+            raise AssertionError("prefetch_factor must be greater than 0 for MultiProcessingDataLoaderIter")
         super().__init__(loader)
         self._num_workers, self._prefetch_factor = loader.num_workers, loader.prefetch_factor
         self._persistent_workers = loader.persistent_workers

@@ -30,7 +30,8 @@ class DistributedSampler(Sampler[int]):
             rank = _from_process_group("get_rank")
         if rank >= num_replicas or rank < 0:
             raise ValueError(f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]")
-        self.dataset, self.num_replicas, self.rank, self.epoch, self.drop_last = dataset, num_replicas, rank, 0, drop_last
+        self.dataset, self.num_replicas, self.rank, self.epoch = dataset, num_replicas, rank, 0
+        self.drop_last = drop_last
         if drop_last and len(dataset) % num_replicas != 0:
             self.num_samples = math.ceil((len(dataset) - num_replicas) / num_replicas)
         else:

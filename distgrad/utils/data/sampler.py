@@ -118,7 +118,8 @@ class WeightedRandomSampler(Sampler[int]):
                  generator: Any = None) -> None:
         _check_positive_int("num_samples", num_samples)
         if not isinstance(replacement, bool):
-            raise ValueError(f"replacement should be a boolean value, but got replacement={replacement}")  # noqa: TRY004 PyTorch's type
+            msg = f"replacement should be a boolean value, but got replacement={replacement}"
+            raise ValueError(msg)  # noqa: TRY004 PyTorch's type here (RandomSampler raises TypeError)
         weights_array = np.asarray(weights.numpy() if isinstance(weights, distgrad.Tensor) else weights, np.float64)
         if weights_array.ndim != 1:
             raise ValueError(f"weights should be a 1d sequence but given weights have shape {weights_array.shape}")
@@ -138,7 +139,8 @@ class BatchSampler(Sampler[list[int]]):
     def __init__(self, sampler: Sampler[int] | Iterable[int], batch_size: int, drop_last: bool) -> None:
         _check_positive_int("batch_size", batch_size)
         if not isinstance(drop_last, bool):
-            raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")  # noqa: TRY004 PyTorch's type
+            msg = f"drop_last should be a boolean value, but got drop_last={drop_last}"
+            raise ValueError(msg)  # noqa: TRY004 PyTorch's type
         self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
 
     def __iter__(self) -> Iterator[list[int]]:

@@ -18,8 +18,6 @@ import distgrad
 from . import shm
 from .fetch import create_fetcher
 
-# How often the main process, waiting for a batch, checks that its workers are alive.
-POLL_INTERVAL_S = 0.1
 # How often an idle worker checks that the main process is alive.
 PARENT_CHECK_S = 1.0
 
@@ -42,7 +40,7 @@ def get_worker_info() -> WorkerInfo | None:
 
 
 def seed_worker(base_seed: int, worker_id: int) -> int:
-    """Seed distgrad, Python's random and NumPy's global RNG in worker worker_id; returns seed = base_seed + worker_id."""
+    """Seed distgrad, Python's random and NumPy's global RNG in worker worker_id; return base_seed + worker_id."""
     seed = base_seed + worker_id
     random.seed(seed)
     distgrad.manual_seed(seed)
@@ -90,7 +88,7 @@ class _ResumeIteration:
 
 def _worker_loop(iterable: bool, dataset: Any, index_queue: Any, result_queue: Any, done_event: Any,
                  auto_collation: bool, collate_fn: Callable, drop_last: bool, base_seed: int,
-                 init_fn: Callable | None, worker_id: int, num_workers: int, shm_prefix: str) -> None:
+                 init_fn: Callable | None, worker_id: int, num_workers: int, shm_prefix: str, parent_pid: int) -> None:
     # See NOTE [ DataLoader worker protocol ] in dataloader.py.
     global _worker_info, _arena
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the main process stops us
@@ -106,9 +104,8 @@ def _worker_loop(iterable: bool, dataset: Any, index_queue: Any, result_queue: A
     except Exception:  # noqa: BLE001 any error of the user's code is re-raised in the main process
         init_error = ExceptionWrapper(where)
     iteration_end = False
-    manager_pid = os.getppid()
     try:
-        while os.getppid() == manager_pid:
+        while os.getppid() == parent_pid:  # the parent's pid, not our first getppid(): it may die while we start
             try:
                 r = index_queue.get(timeout=PARENT_CHECK_S)
             except queue.Empty:
@@ -134,11 +131,11 @@ def _worker_loop(iterable: bool, dataset: Any, index_queue: Any, result_queue: A
                         data, iteration_end = _IterableDatasetStopIteration(worker_id), True
                     else:
                         data = ExceptionWrapper(where)
+                finally:
+                    _arena.end_batch()
             result_queue.put((idx, data))
-            del data, idx, index, r  # drop this batch's mappings before the next one may reuse its segments
     finally:
         _arena.close()
-        if done_event.is_set():
-            # The main process has stopped reading: do not block on exit flushing results nobody will take.
-            result_queue.cancel_join_thread()
-            result_queue.close()
+        # Whatever is still buffered here is not needed (the main process stopped reading, died, or already read
+        # this worker's last answer), so exit at once instead of waiting to flush it into a pipe nobody drains.
+        result_queue.cancel_join_thread()

@@ -1,0 +1,564 @@
+"""nn.functional: layers and losses as functions of Tensors (PyTorch's torch.nn.functional)."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from distgrad import autograd
+from distgrad.creation import arange, ones, tensor, zeros
+from distgrad.dtypes import int64
+from distgrad.function import no_grad
+from distgrad.joining import cat, stack, where
+from distgrad.tensor import Tensor
+
+
+class _Op(autograd.Function):
+    """A Function written with Tensor ops whose graph node carries PyTorch's name (`NllLossBackward0`)."""
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls._Node.__name__ = cls._Node.__qualname__ = f"{cls.__name__}Backward0"
+
+
+def _pair(x: Any) -> tuple[int, int]:
+    return (x, x) if isinstance(x, int) else tuple(x)
+
+
+# -------------------------------------------------------------------------------------------------- linear, activations
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """input @ weight.T + bias; 2-d inputs run as one addmm (grad_fn AddmmBackward0, as PyTorch)."""
+    if input.ndim == 2 and bias is not None:
+        return bias.addmm(input, weight.t())
+    if input.ndim > 2 and bias is not None:
+        out = bias.addmm(input.reshape(-1, input.shape[-1]), weight.t())
+        return out.reshape(*input.shape[:-1], weight.shape[0])
+    out = input.matmul(weight.t())
+    return out if bias is None else out + bias
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0)."""
+    return input.relu_() if inplace else input.relu()
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6)."""
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clamped to [min_val, max_val]."""
+    return input.clamp_(min_val, max_val) if inplace else input.clamp(min_val, max_val)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x where x > 0, else negative_slope * x."""
+    out = where(input > 0, input, input * negative_slope)
+    return input.copy_(out) if inplace else out
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x where x > 0, else alpha * (exp(x) - 1)."""
+    # exp of the clamped input: exp(large x) would be inf, and 0 * inf poisons the gradient of the unused branch
+    out = where(input > 0, input, (input.clamp(max=0).exp() - 1) * alpha)
+    return input.copy_(out) if inplace else out
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x), exactly with erf or with PyTorch's tanh approximation."""
+    if approximate == "tanh":
+        return input * 0.5 * (1 + ((input + input ** 3 * 0.044715) * math.sqrt(2 / math.pi)).tanh())
+    if approximate != "none":
+        raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate}")
+    return input * 0.5 * (1 + (input * (1 / math.sqrt(2))).erf())
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x)."""
+    out = input * input.sigmoid()
+    return input.copy_(out) if inplace else out
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta * x)) / beta, linear above threshold."""
+    z = input * beta
+    return where(z > threshold, input, (z.clamp(max=threshold).exp()).log1p() / beta)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value."""
+    out = where(input > threshold, input, tensor(value, dtype=input.dtype, device=input.device))
+    return input.copy_(out) if inplace else out
+
+
+def tanh(input: Tensor) -> Tensor:
+    """Hyperbolic tangent."""
+    return input.tanh()
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """1 / (1 + exp(-x))."""
+    return input.sigmoid()
+
+
+def _softmax_dim(ndim: int) -> int:
+    return 0 if ndim in (0, 1, 3) else 1      # PyTorch's legacy choice when dim is not given
+
+
+def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along dim."""
+    return input.softmax(_softmax_dim(input.ndim) if dim is None else dim, dtype=dtype)
+
+
+def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """log(softmax(x)), computed stably."""
+    return input.log_softmax(_softmax_dim(input.ndim) if dim is None else dim, dtype=dtype)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1 / (1 - p), in training only."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    keep = input.new_empty(input.shape).uniform_() >= p
+    out = input * keep.to(input.dtype) * (0.0 if p == 1.0 else 1.0 / (1.0 - p))
+    return input.copy_(out) if inplace else out
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot encoding along a new last dim."""
+    if tensor.dtype is not int64:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if num_classes == -1:
+        num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
+    if tensor.numel() and (int(tensor.min().item()) < 0 or int(tensor.max().item()) >= num_classes):
+        raise RuntimeError("Class values must be smaller than num_classes." if tensor.min().item() >= 0 else
+                           "Class values must be non-negative.")
+    return (tensor.unsqueeze(-1) == arange(num_classes, device=tensor.device)).long()
+
+
+def pad(input: Tensor, pad: tuple[int, ...] | list[int], mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad the last len(pad) // 2 dims, last dim first: (left, right, top, bottom, ...)."""
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError("Padding length must be divisible by 2" if len(pad) % 2 else
+                         "Padding length should be less than or equal to two times the input dimension but got "
+                         f"padding length {len(pad)} and input of dimension {input.ndim}")
+    out = input
+    for i in range(len(pad) // 2):
+        d, lo, hi = input.ndim - 1 - i, pad[2 * i], pad[2 * i + 1]
+        n = out.shape[d]
+        if mode == "constant":
+            if lo < 0 or hi < 0:
+                out = out.narrow(d, max(-lo, 0), n - max(-lo, 0) - max(-hi, 0))
+            parts = []
+            for size in (lo, None, hi):
+                if size is None:
+                    parts.append(out)
+                elif size > 0:
+                    shape = list(out.shape)
+                    shape[d] = size
+                    parts.append(out.new_full(shape, value or 0))
+            out = cat(parts, d) if len(parts) > 1 else out
+            continue
+        if mode == "reflect" and (lo >= n or hi >= n):
+            raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input dimension, "
+                               f"but got: padding ({lo}, {hi}) at dimension {d} of input {list(out.shape)}")
+        idx = range(-lo, n + hi)
+        if mode == "replicate":
+            idx = [min(max(j, 0), n - 1) for j in idx]
+        elif mode == "reflect":
+            idx = [n - 1 - abs(n - 1 - abs(j)) for j in idx]
+        elif mode == "circular":
+            idx = [j % n for j in idx]
+        else:
+            raise NotImplementedError(f"Unrecognised padding mode {mode}")
+        out = out.index_select(d, tensor(idx, dtype=int64, device=input.device))
+    return out
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of weight picked by the indices in input; the padding_idx row gets no gradient."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    out = weight.index_select(0, input.reshape(-1)).reshape(*input.shape, weight.shape[1])
+    if padding_idx is not None:
+        out = where((input != padding_idx).unsqueeze(-1), out, out.detach())
+    return out
+
+
+# -------------------------------------------------------------------------------------------------- normalisation
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise over every dim but the channel dim (1); in training, update the running statistics."""
+    dims = [0] + list(range(2, input.ndim))
+    shape = [1, input.shape[1]] + [1] * (input.ndim - 2)
+    if training:
+        n = input.numel() // input.shape[1]
+        if n <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+        mean = input.mean(dims)
+        var = input.var(dims, correction=0)
+        if running_mean is not None:
+            with no_grad():
+                running_mean.mul_(1 - momentum).add_(mean.detach() * momentum)
+                running_var.mul_(1 - momentum).add_(var.detach() * (momentum * n / (n - 1)))
+    else:
+        mean, var = running_mean, running_var
+    out = (input - mean.reshape(shape)) * (var.reshape(shape) + eps).rsqrt()
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out
+
+
+def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise over the last len(normalized_shape) dims."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape [*, "
+                           f"{', '.join(map(str, shape))}], but got input of size{input.shape}")
+    dims = tuple(range(input.ndim - len(shape), input.ndim))
+    mean = input.mean(dims, keepdim=True)
+    out = (input - mean) * (input.var(dims, keepdim=True, correction=0) + eps).rsqrt()
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
+
+
+# -------------------------------------------------------------------------------------------------- convolution, pooling
+
+def _same_padding(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> list[int]:
+    pads = []
+    for k, d in zip(reversed(kernel), reversed(dilation)):
+        total = d * (k - 1)
+        pads += [total // 2, total - total // 2]     # PyTorch puts the odd extra element on the right
+    return pads
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-d cross-correlation: windows (Tensor.unfold) times the weight matrix, one matmul per group."""
+    if input.ndim == 3:
+        return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    (sh, sw), (dh, dw) = _pair(stride), _pair(dilation)
+    out_c, cg, kh, kw = weight.shape
+    if input.ndim != 4 or input.shape[1] != cg * groups:
+        raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected input"
+                           f"{list(input.shape)} to have {cg * groups} channels, but got {input.shape[1]} channels "
+                           "instead")
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(f"Invalid padding string '{padding}', should be one of ('valid', 'same')")
+        if padding == "same" and (sh, sw) != (1, 1):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+        pads = _same_padding((kh, kw), (dh, dw)) if padding == "same" else [0, 0, 0, 0]
+    else:
+        ph, pw = _pair(padding)
+        pads = [pw, pw, ph, ph]
+    x = input if not any(pads) else pad(input, pads)
+    win = x.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)       # N, C, OH, OW, kh', kw'
+    if dh > 1 or dw > 1:
+        win = win[..., ::dh, ::dw]
+    n, _, oh, ow = win.shape[:4]
+    cols = win.reshape(n, groups, cg, oh, ow, kh, kw).permute(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * oh * ow, -1)
+    w = weight.reshape(groups, out_c // groups, cg * kh * kw).transpose(1, 2)
+    out = cols.matmul(w).reshape(groups, n, oh, ow, out_c // groups).permute(1, 0, 4, 2, 3).reshape(n, out_c, oh, ow)
+    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """1-d cross-correlation, as conv2d on a height-1 image."""
+    if input.ndim == 2:
+        return conv1d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+    one = lambda v: v if isinstance(v, str) else (1 if v == 1 else 0, v if isinstance(v, int) else v[0])
+    out = conv2d(input.unsqueeze(2), weight.unsqueeze(2), bias, (1, one(stride)[1]),
+                 padding if isinstance(padding, str) else (0, one(padding)[1]), (1, one(dilation)[1]), groups)
+    return out.squeeze(2)
+
+
+def _dilate(x: Tensor, dim: int, s: int) -> Tensor:
+    """Insert s - 1 zeros between neighbours along dim (the input of a strided transposed convolution)."""
+    if s == 1:
+        return x
+    n = x.shape[dim]
+    gap = list(x.shape)
+    gap.insert(dim + 1, s - 1)
+    spread = cat([x.unsqueeze(dim + 1), x.new_zeros(gap)], dim + 1)
+    shape = list(x.shape)
+    shape[dim] = n * s
+    return spread.reshape(shape).narrow(dim, 0, (n - 1) * s + 1)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """The gradient of conv2d with respect to its input, as a layer: a dilated input convolved with the flipped
+    weight."""
+    if input.ndim == 3:
+        return conv_transpose2d(input.unsqueeze(0), weight, bias, stride, padding, output_padding, groups,
+                                dilation).squeeze(0)
+    (sh, sw), (ph, pw), (oph, opw), (dh, dw) = _pair(stride), _pair(padding), _pair(output_padding), _pair(dilation)
+    in_c, og, kh, kw = weight.shape
+    x = _dilate(_dilate(input, 2, sh), 3, sw)
+    eh, ew = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    x = pad(x, [ew, ew + opw, eh, eh + oph])
+    w = weight.reshape(groups, in_c // groups, og, kh, kw).transpose(1, 2).reshape(groups * og, in_c // groups, kh, kw)
+    return conv2d(x, w.flip(2, 3), bias, 1, 0, (dh, dw), groups)
+
+
+def _pool_windows(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
+                  fill: float) -> Tensor:
+    (kh, kw), (ph, pw), (dh, dw) = _pair(kernel_size), _pair(padding), _pair(dilation)
+    sh, sw = _pair(stride if stride is not None and stride != [] else kernel_size)
+    if ph > kh // 2 or pw > kw // 2:
+        raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={ph}, "
+                           f"kernel_size={kh} and dilation={dh}")
+    extra = []
+    for n, k, s, p, d in ((input.shape[-1], kw, sw, pw, dw), (input.shape[-2], kh, sh, ph, dh)):
+        span = n + 2 * p - d * (k - 1) - 1
+        out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+        if ceil_mode and (out - 1) * s >= n + p:       # the last window must start inside the input or left padding
+            out -= 1
+        extra.append(max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p)))
+    x = pad(input, [pw, pw + extra[0], ph, ph + extra[1]], value=fill) if ph or pw or any(extra) else input
+    h = x.ndim - 2     # unfold appends a dim, so the width dim is named from the front
+    win = x.unfold(h, dh * (kh - 1) + 1, sh).unfold(h + 1, dw * (kw - 1) + 1, sw)
+    return win[..., ::dh, ::dw] if dh > 1 or dw > 1 else win
+
+
+def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+    """Maximum over each window.
+
+    Differs from PyTorch: where a window holds several equal maxima, the gradient is shared among them."""
+    if return_indices:
+        raise NotImplementedError("max_pool2d(return_indices=True) is not supported")
+    return _pool_windows(input, kernel_size, stride, padding, dilation, ceil_mode, -math.inf).amax((-2, -1))
+
+
+def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """Mean over each window."""
+    if ceil_mode:
+        raise NotImplementedError("avg_pool2d(ceil_mode=True) is not supported")
+    sums = _pool_windows(input, kernel_size, stride, padding, 1, False, 0.0).sum((-2, -1))
+    if divisor_override:
+        return sums / divisor_override
+    if count_include_pad or not any(_pair(padding)):
+        kh, kw = _pair(kernel_size)
+        return sums / (kh * kw)
+    counts = _pool_windows(ones(input.shape[-2:], dtype=input.dtype, device=input.device), kernel_size, stride,
+                           padding, 1, False, 0.0).sum((-2, -1))
+    return sums / counts
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
+    """Mean over output_size windows that tile the input as evenly as possible."""
+    h, w = input.shape[-2:]
+    oh, ow = (o if o is not None else n for o, n in zip(_pair(output_size), (h, w)))
+    if h % oh == 0 and w % ow == 0:
+        return avg_pool2d(input, (h // oh, w // ow))
+    rows = []
+    for i in range(oh):
+        r0, r1 = (i * h) // oh, -(-((i + 1) * h) // oh)
+        cells = [input[..., r0:r1, (j * w) // ow:-(-((j + 1) * w) // ow)].mean((-2, -1)) for j in range(ow)]
+        rows.append(stack(cells, -1))
+    return stack(rows, -2)
+
+
+# -------------------------------------------------------------------------------------------------- losses
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _check_same_size(input: Tensor, target: Tensor) -> None:
+    if target.shape != input.shape:
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}) "
+                         "is deprecated. Please ensure they have the same size.")
+
+
+def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
+             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """Mean squared error, optionally weighted elementwise."""
+    loss = (input - target) ** 2
+    return _reduce(loss if weight is None else loss * weight, reduction)
+
+
+def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
+            reduction: str = "mean") -> Tensor:
+    """Mean absolute error."""
+    return _reduce((input - target).abs(), reduction)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta."""
+    d = (input - target).abs()
+    if beta == 0:
+        return _reduce(d, reduction)
+    return _reduce(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+
+
+class NllLoss(_Op):
+    """Negative log likelihood of the target classes, with class weights and an ignored index."""
+
+    @staticmethod
+    def forward(ctx: Any, logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
+                reduction: str) -> Tensor:
+        c = logp.shape[0] if logp.ndim == 1 else logp.shape[1]
+        rows = logp.unsqueeze(0) if logp.ndim == 1 else logp.movedim(1, -1).reshape(-1, c)
+        t = target.reshape(-1)
+        keep = t != ignore_index
+        safe = t.masked_fill(~keep, 0)
+        if t.numel() and (int(safe.max().item()) >= c or int(safe.min().item()) < 0):
+            bad = safe.masked_select((safe >= c) | (safe < 0))[0].item()
+            raise IndexError(f"Target {bad} is out of bounds.")
+        w = keep.to(logp.dtype) if weight is None else weight[safe] * keep.to(logp.dtype)
+        loss = -rows.gather(1, safe.unsqueeze(1)).squeeze(1) * w
+        ctx.safe, ctx.w, ctx.shape, ctx.reduction = safe, w, logp.shape, reduction
+        if reduction == "none":
+            return loss.reshape(target.shape)
+        ctx.total = w.sum()
+        return loss.sum() if reduction == "sum" else loss.sum() / ctx.total
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        g = grad.reshape(-1) if ctx.reduction == "none" else grad / ctx.total if ctx.reduction == "mean" else grad
+        c = ctx.shape[0] if len(ctx.shape) == 1 else ctx.shape[1]
+        rows = zeros(ctx.safe.shape[0], c, dtype=grad.dtype, device=grad.device)
+        rows.scatter_(1, ctx.safe.unsqueeze(1), (-ctx.w * g).unsqueeze(1))
+        if len(ctx.shape) == 1:
+            d = rows.squeeze(0)
+        else:
+            d = rows.reshape(ctx.shape[0], *ctx.shape[2:], c).movedim(-1, 1)
+        return d, None, None, None, None
+
+
+def _check_nll_shapes(input: Tensor, target: Tensor) -> None:
+    if input.ndim >= 2 and target.ndim >= 1 and input.shape[0] != target.shape[0]:
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                         f"({target.shape[0]}).")
+    if target.dtype is not int64:
+        raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()}")
+
+
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
+             ignore_index: int = -100, reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """Negative log likelihood loss on log-probabilities (class dim 1)."""
+    _check_nll_shapes(input, target)
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return NllLoss.apply(input, target, weight, ignore_index, reduction)
+
+
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
+                  ignore_index: int = -100, reduce: Any = None, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """log_softmax then nll_loss for class indices; -sum(target * log_softmax) for class probabilities."""
+    cdim = 1 if input.ndim >= 2 else 0
+    c = input.shape[cdim]
+    logp = input.log_softmax(cdim)
+    wshape = [1] * input.ndim
+    wshape[cdim] = c
+    if target.is_floating_point():
+        if target.shape != input.shape:
+            raise RuntimeError(f"Expected target size {list(input.shape)}, got {list(target.shape)}")
+        if label_smoothing > 0:
+            target = target * (1 - label_smoothing) + label_smoothing / c
+        prod = logp * target if weight is None else logp * target * weight.reshape(wshape)
+        loss = -prod.sum(cdim)
+        return loss.sum() / (input.numel() // c) if reduction == "mean" else _reduce(loss, reduction)
+    nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
+    if label_smoothing <= 0:
+        return nll
+    keep = (target != ignore_index).to(input.dtype)
+    smooth = -(logp if weight is None else logp * weight.reshape(wshape)).sum(cdim) * keep
+    if reduction == "mean":
+        total = keep.sum() if weight is None else (weight[target.masked_fill(target == ignore_index, 0)] * keep).sum()
+        smooth = smooth.sum() / total
+    else:
+        smooth = _reduce(smooth, reduction)
+    return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
+
+
+class BinaryCrossEntropy(_Op):
+    """-(y log x + (1 - y) log(1 - x)) with the logs clamped at -100, as PyTorch."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, y: Tensor, weight: Tensor | None, reduction: str) -> Tensor:
+        ctx.save_for_backward(x, y)
+        ctx.weight, ctx.reduction = weight, reduction
+        loss = -(y * x.log().clamp(min=-100) + (1 - y) * (1 - x).log().clamp(min=-100))
+        return _reduce(loss if weight is None else loss * weight, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        x, y = ctx.saved_tensors
+        g = grad / x.numel() if ctx.reduction == "mean" else grad
+        dx = g * (x - y) / ((1 - x) * x).clamp(min=1e-12)
+        dy = g * ((1 - x).log().clamp(min=-100) - x.log().clamp(min=-100))
+        if ctx.weight is not None:
+            dx, dy = dx * ctx.weight, dy * ctx.weight
+        return dx, dy, None, None
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
+                         reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """Binary cross entropy on probabilities."""
+    _check_same_size(input, target)
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return BinaryCrossEntropy.apply(input, target, weight, reduction)
+
+
+class BinaryCrossEntropyWithLogits(_Op):
+    """Binary cross entropy on logits through log-sum-exp: (1 - y) x + (1 + (pw - 1) y) softplus(-x)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, y: Tensor, weight: Tensor | None, pos_weight: Tensor | None,
+                reduction: str) -> Tensor:
+        ctx.save_for_backward(x, y)
+        ctx.weight, ctx.pos_weight, ctx.reduction = weight, pos_weight, reduction
+        softplus_neg = (-x.abs()).exp().log1p() + (-x).clamp(min=0)
+        scale = 1 if pos_weight is None else (pos_weight - 1) * y + 1
+        loss = (1 - y) * x + scale * softplus_neg
+        return _reduce(loss if weight is None else loss * weight, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        x, y = ctx.saved_tensors
+        g = grad / x.numel() if ctx.reduction == "mean" else grad
+        sig = x.sigmoid()
+        if ctx.pos_weight is None:
+            dx, dy = sig - y, -x
+        else:
+            scale = (ctx.pos_weight - 1) * y + 1
+            dx = (1 - y) + scale * (sig - 1)
+            dy = -x + (ctx.pos_weight - 1) * ((-x.abs()).exp().log1p() + (-x).clamp(min=0))
+        if ctx.weight is not None:
+            dx, dy = dx * ctx.weight, dy * ctx.weight
+        return g * dx, g * dy, None, None, None
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                     size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """Binary cross entropy on logits, numerically stable; pos_weight scales the positive term."""
+    _check_same_size(input, target)
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction)
