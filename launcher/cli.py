@@ -60,9 +60,10 @@ def thread_env(nproc: int) -> None:
         os.environ.setdefault(name, threads)
     total = nproc * int(os.environ["OMP_NUM_THREADS"])
     if total > cores:
+        fix = f"--nproc {cores} or fewer" if total == nproc else f"OMP_NUM_THREADS={max(1, cores // nproc)}"
         print(f"distgrad-launch: warning: {nproc} processes x {os.environ['OMP_NUM_THREADS']} threads = {total} > "
-              f"{cores} cores; oversubscription ran 4.5-8x slower on our machines. Use --nproc {cores} or fewer, or "
-              f"OMP_NUM_THREADS=1.", file=sys.stderr, flush=True)
+              f"{cores} cores; oversubscription ran 4.5-8x slower on our machines; use {fix}.", file=sys.stderr,
+              flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
