@@ -57,8 +57,8 @@ COLLECTIVES = """
     work = dist.all_reduce(ints := np.full(10, r, np.int64), async_op=True)
     assert work.wait() and (ints == sum(range(n))).all()
     b = np.full(6000, float(r)); dist.broadcast(b, src=1); assert (b == 1).all()
-    red = np.full(3, r + 1.0); dist.reduce(red, dst=2, op=ReduceOp.MAX)
-    assert (red == (n if r == 2 else r + 1)).all()
+    red = np.full(3, r + 1.0); dist.reduce(red, dst=n - 1, op=ReduceOp.MAX)
+    assert (red == (n if r == n - 1 else r + 1)).all()
     outs = [np.zeros(2, np.float32) for _ in range(n)]
     dist.all_gather(outs, np.full(2, r, np.float32)); assert [o[0] for o in outs] == list(range(n))
     out = np.zeros(4)
@@ -78,10 +78,12 @@ COLLECTIVES = """
 """
 
 
-def test_collectives_match_numpy_and_are_bit_identical(tmp_path):
-    r = launch(tmp_path, COLLECTIVES, 3, env={"DISTGRAD_DIRECT_MAX_BYTES": "1024", "DISTGRAD_SEGMENT_BYTES": "4096"})
+@pytest.mark.parametrize("nproc", [2, 3])  # 2: segmented direct at every size; 3: direct and ring
+def test_collectives_match_numpy_and_are_bit_identical(tmp_path, nproc):
+    r = launch(tmp_path, COLLECTIVES, nproc, env={"DISTGRAD_DIRECT_MAX_BYTES": "1024",
+                                                  "DISTGRAD_SEGMENT_BYTES": "4096"})
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.count("PASS") == 3
+    assert r.stdout.count("PASS") == nproc
 
 
 def test_mismatched_collectives_fail_fast_naming_the_rank(tmp_path):

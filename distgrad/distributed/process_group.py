@@ -76,13 +76,15 @@ class Work:
 # dtype, reduce op, tag such as DDP's step and bucket) ride in every message header; a message with our seq but another
 # signature means the ranks issued different collectives, and we raise at once naming the other rank instead of
 # deadlocking. Any failure (timeout, mismatch) is broadcast to all peers as an "abort" so that they fail fast too.
-#  * direct (latency-optimal, small tensors): every rank sends its whole tensor to every other rank (one round), then
-#    each reduces the N contributions in rank order 0..N-1, so every rank computes the same bits.
+#  * direct (latency-optimal: small tensors, and any size with 2 ranks, where it sends as many bytes as the ring in one
+#    round instead of two): every rank sends its whole tensor to every other rank, segment by segment, and reduces
+#    each segment's N contributions in rank order 0..N-1 as they arrive, so every rank computes the same bits.
 #  * ring (bandwidth-optimal, large tensors): reduce-scatter then all-gather over N chunks, each rank sending
 #    2(N-1)/N of the tensor. Chunks are split into segments that are forwarded as soon as they are reduced, so the
 #    send of one segment overlaps the reduction of the next. Chunk c is reduced by one rank only and then copied to
-#    the others, so results are bit-identical. Sends are zero-copy (the frame points into the tensor); a segment is
-#    overwritten or the call returns only after ZeroMQ has released the frames that point into it.
+#    the others, so results are bit-identical.
+# Sends of 64 KiB and more are zero-copy (the frame points into the tensor) and tracked: a segment is overwritten, and
+# a collective completes, only after ZeroMQ has released every frame that points into the caller's memory.
 class ProcessGroup:
     """A group of world_size ranks, connected peer to peer; all methods run on the communication thread."""
 
@@ -90,6 +92,7 @@ class ProcessGroup:
         self.rank, self.size, self.store, self.timeout = rank, world_size, store, timeout
         self.ctx, secret, curve = store.ctx, store.secret, store.curve
         self.seq, self.sig, self.broken, self.stash = 0, None, None, {}
+        self.inflight: list[zmq.MessageTracker] = []
         self.inbox = self.ctx.socket(zmq.PULL)
         self.inbox.linger = 0
         self.inbox.maxmsgsize = wire.MAX_MESSAGE_BYTES
@@ -131,8 +134,14 @@ class ProcessGroup:
             try:
                 if self.broken is not None:
                     raise DistBackendError(f"the process group is unusable after an earlier failure: {self.broken}")
-                work._set(fn(*args))
+                result = fn(*args)
+                deadline = time.monotonic() + self.timeout
+                for tracker in self.inflight:  # callers may reuse their buffers once the Work completes
+                    self._release(tracker, deadline)
+                self.inflight.clear()
+                work._set(result)
             except Exception as e:  # noqa: BLE001 -- handed to the caller's wait(), never lost
+                self.inflight.clear()
                 self.broken = self.broken or e
                 self._abort(e)
                 work._set(exc=e)
@@ -156,11 +165,15 @@ class ProcessGroup:
         self.heartbeat.join(timeout=5.0)
 
     # ---- messaging
-    def _send(self, dst: int, header: dict, buffer: Any = None, track: bool = False) -> zmq.MessageTracker | None:
+    def _send(self, dst: int, header: dict, buffer: Any = None) -> zmq.MessageTracker | None:
+        """Send one message; a large buffer goes zero-copy and is tracked until the collective ends."""
         frames = wire.pack({"src": self.rank, "seq": self.seq, **header}, () if buffer is None else (buffer,))
+        zero_copy = buffer is not None and buffer.nbytes >= zmq.COPY_THRESHOLD
         try:
-            return self.out[dst].send_multipart(frames, copy=buffer is None or buffer.nbytes < zmq.COPY_THRESHOLD,
-                                                track=track)
+            tracker = self.out[dst].send_multipart(frames, copy=not zero_copy, track=zero_copy)
+            if zero_copy:
+                self.inflight.append(tracker)
+            return tracker
         except zmq.Again:
             raise DistBackendError(f"rank {self.rank} could not send to rank {dst} for {self.timeout:.1f} s in "
                                    f"{describe(self.sig)} (call #{self.seq}): its queue is full; is it alive?") from None
@@ -224,40 +237,44 @@ class ProcessGroup:
         sig = ["all_reduce", flat.nbytes, flat.dtype.str, op.value, tag]
         deadline = self._begin(sig)
         if self.size > 1:
-            if flat.nbytes <= DIRECT_MAX_BYTES or flat.size < self.size:
-                self._direct_reduce(flat, UFUNCS[op], sig, deadline, range(self.size))
+            if self.size == 2 or flat.nbytes <= DIRECT_MAX_BYTES or flat.size < self.size:
+                self._direct_reduce(flat, UFUNCS[op], deadline)
             else:
                 self._ring(flat, UFUNCS[op], sig, deadline)
         if op is ReduceOp.AVG:
             np.divide(flat, self.size, out=flat, casting="unsafe")
         return flat
 
-    def _direct_reduce(self, flat: np.ndarray, ufunc: np.ufunc, sig: list, deadline: float, senders: Any,
-                       dst: int | None = None) -> None:
-        if dst is None or dst != self.rank:
-            for p in ([dst] if dst is not None else range(self.size)):
-                if p != self.rank:
-                    self._send(p, {"op": "c", "sig": sig, "key": "d"}, flat)
-        if dst is not None and dst != self.rank:
+    def _direct_reduce(self, flat: np.ndarray, ufunc: np.ufunc, deadline: float, dst: int | None = None) -> None:
+        n, r = self.size, self.rank
+        targets = [p for p in range(n) if p != r] if dst is None else [dst] if dst != r else []
+        segs = segments(0, flat.size, flat.itemsize) or [(0, 0)]
+        sent = {(p, j): self._send(p, {"op": "c", "sig": self.sig, "key": j}, flat[a:b])
+                for j, (a, b) in enumerate(segs) for p in targets}
+        if dst is not None and dst != r:
             return
-        parts = [flat.copy() if p == self.rank else np.frombuffer(self._recv(p, "d", deadline), flat.dtype)
-                 for p in senders]
-        acc = parts[0]
-        for part in parts[1:]:
-            ufunc(acc, part, out=acc)
-        flat[...] = acc
+        for j, (a, b) in enumerate(segs):
+            parts = [flat[a:b] if p == r else np.frombuffer(self._recv(p, j, deadline), flat.dtype) for p in range(n)]
+            for p in targets:  # flat[a:b] is about to change: ZeroMQ must be done reading it
+                self._release(sent[(p, j)], deadline)
+            if n == 2:
+                ufunc(parts[0], parts[1], out=flat[a:b])
+            else:
+                acc = ufunc(parts[0], parts[1])
+                for part in parts[2:]:
+                    ufunc(acc, part, out=acc)
+                flat[a:b] = acc
 
     def _ring(self, flat: np.ndarray, ufunc: np.ufunc, sig: list, deadline: float) -> None:
         n, r = self.size, self.rank
         left, right = (r - 1) % n, (r + 1) % n
         bounds = np.linspace(0, flat.size, n + 1).astype(np.int64)
-        seg = max(1, SEGMENT_BYTES // flat.itemsize)
-        segs = [[(a, min(a + seg, bounds[c + 1])) for a in range(bounds[c], bounds[c + 1], seg)] for c in range(n)]
-        trackers: dict[tuple[int, int], zmq.MessageTracker] = {}
+        segs = [segments(int(bounds[c]), int(bounds[c + 1]), flat.itemsize) for c in range(n)]
+        trackers: dict[tuple[int, int], zmq.MessageTracker | None] = {}
 
         def send(step: int, c: int, j: int) -> None:
             a, b = segs[c][j]
-            trackers[(c, j)] = self._send(right, {"op": "c", "sig": sig, "key": step << 20 | j}, flat[a:b], track=True)
+            trackers[(c, j)] = self._send(right, {"op": "c", "sig": sig, "key": step << 20 | j}, flat[a:b])
 
         for j in range(len(segs[r])):
             send(0, r, j)
@@ -272,8 +289,6 @@ class ProcessGroup:
                     flat[a:b] = data
                 if step < 2 * n - 3:
                     send(step + 1, c, j)
-        for tracker in trackers.values():
-            self._release(tracker, deadline)
 
     def _release(self, tracker: zmq.MessageTracker | None, deadline: float) -> None:
         """Wait until ZeroMQ no longer reads the buffer behind a zero-copy frame."""
@@ -289,10 +304,9 @@ class ProcessGroup:
         sig = ["broadcast", flat.nbytes, flat.dtype.str, src, tag]
         deadline = self._begin(sig)
         if self.rank == src:
-            trackers = [self._send(p, {"op": "c", "sig": sig, "key": "b"}, flat, track=True)
-                        for p in range(self.size) if p != src]
-            for tracker in trackers:
-                self._release(tracker, deadline)
+            for p in range(self.size):
+                if p != src:
+                    self._send(p, {"op": "c", "sig": sig, "key": "b"}, flat)
         else:
             flat[...] = np.frombuffer(self._recv(src, "b", deadline), flat.dtype)
         return flat
@@ -301,7 +315,7 @@ class ProcessGroup:
         """Reduce into rank dst's flat; other ranks' flat is left unchanged."""
         sig = ["reduce", flat.nbytes, flat.dtype.str, [dst, op.value], tag]
         deadline = self._begin(sig)
-        self._direct_reduce(flat, UFUNCS[op], sig, deadline, range(self.size), dst)
+        self._direct_reduce(flat, UFUNCS[op], deadline, dst)
         if op is ReduceOp.AVG and self.rank == dst:
             np.divide(flat, self.size, out=flat, casting="unsafe")
         return flat
@@ -356,6 +370,12 @@ class ProcessGroup:
     def barrier(self) -> None:
         """Return once every rank has entered the barrier."""
         self.all_gather_bytes(b"", tag="barrier")
+
+
+def segments(start: int, stop: int, itemsize: int) -> list[tuple[int, int]]:
+    """[start, stop) in pieces of SEGMENT_BYTES, the unit that is sent while the previous one is reduced."""
+    step = max(1, SEGMENT_BYTES // itemsize)
+    return [(a, min(a + step, stop)) for a in range(start, stop, step)]
 
 
 def describe(sig: Any) -> str:
