@@ -13,6 +13,8 @@ from distgrad.distributed.distributed_c10d import _default, _host
 from distgrad.distributed.process_group import ReduceOp, Work
 from distgrad.nn import Module
 
+FIRST_BUCKET_BYTES = 1 << 20
+
 
 class Bucket:
     """Parameters whose gradients are all-reduced together, in one flat host buffer."""
@@ -88,12 +90,15 @@ class DistributedDataParallel(Module):
 
     @staticmethod
     def _make_buckets(params: list[Any], cap_bytes: float) -> list[Bucket]:
+        """Consecutive same-dtype parameters up to cap_bytes; the first bucket only up to 1 MiB, as PyTorch does,
+        so that communication starts early in backward."""
         buckets: list[Bucket] = []
         current: list[Any] = []
         for p in params:
             dtype = _host(p)[0].dtype
+            cap = min(cap_bytes, FIRST_BUCKET_BYTES) if not buckets else cap_bytes
             if current and (dtype != _host(current[0])[0].dtype
-                            or sum(q.numel() for q in current) * dtype.itemsize + p.numel() * dtype.itemsize > cap_bytes):
+                            or (sum(q.numel() for q in current) + p.numel()) * dtype.itemsize > cap):
                 buckets.append(Bucket(current, _host(current[0])[0].dtype))
                 current = []
             current.append(p)
@@ -154,9 +159,11 @@ class DistributedDataParallel(Module):
             for p, avg in b.views():
                 if p.grad is None:
                     p.grad = distgrad.from_numpy(avg.reshape(tuple(p.shape)).copy())
-                else:
-                    with distgrad.no_grad():
-                        p.grad.copy_(distgrad.from_numpy(avg.reshape(tuple(p.grad.shape))))
+                    continue
+                grad, write_back = _host(p.grad)  # on cpu: a view of the gradient's own memory
+                grad[...] = avg
+                if write_back is not None:
+                    write_back()
         self._step += 1
         self._trained += 1
         self._reset()
