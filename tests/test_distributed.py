@@ -51,6 +51,9 @@ COLLECTIVES = """
             want = want / n if op is ReduceOp.AVG else want
             np.testing.assert_allclose(x, want, rtol=1e-12, err_msg=f"{op} size {size}")
             digests.append(hashlib.sha256(x.tobytes()).hexdigest())
+    many = np.ones(2_500_000)  # 4883 segments of 4 KiB: beyond ZeroMQ's default high-water marks (1000 + 1000)
+    dist.all_reduce(many)
+    assert (many == n).all()
     strided = np.zeros((4, 3000)); strided[:, ::2] = r + 1
     dist.all_reduce(strided[:, ::2])
     assert (strided[:, ::2] == n * (n + 1) / 2).all() and (strided[:, 1::2] == 0).all()

@@ -95,6 +95,7 @@ class ProcessGroup:
         self.inflight: list[zmq.MessageTracker] = []
         self.inbox = self.ctx.socket(zmq.PULL)
         self.inbox.linger = 0
+        self.inbox.rcvhwm = 0  # no message cap: a collective's own segments must never block each other
         self.inbox.maxmsgsize = wire.MAX_MESSAGE_BYTES
         wire.start_zap(self.ctx, secret)
         wire.secure_server(self.inbox, secret, curve)
@@ -109,8 +110,8 @@ class ProcessGroup:
                                                 secret, curve, timeout, f"rank {p}'s inbox")
             for p, (host, tcp, ipc) in enumerate(self.peer_addrs)]
         for sock in self.out:
-            if sock is not None:
-                sock.sndtimeo = int(timeout * 1000)  # a send blocks only when the peer stopped reading
+            if sock is not None:  # queued frames point into the caller's tensor (zero-copy), so no cap is needed
+                sock.sndhwm, sock.sndtimeo = 0, int(timeout * 1000)
         self.queue: queue.Queue = queue.Queue()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="distgrad-comm", daemon=True)
