@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import sys
 
@@ -45,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("nproc", "nnodes", "nservers"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.devices and args.devices != "auto" and not all(
+            re.fullmatch(r"cpu|(opencl|cuda):\d+", d.strip()) for d in args.devices.split(",")):
+        p.error(f"--devices must be 'auto' or a comma-separated list of cpu, opencl:N, cuda:N; got {args.devices!r}")
     if not 0 <= args.node_rank < args.nnodes:
         p.error(f"--node-rank must be in [0, {args.nnodes}), got {args.node_rank}")
     if args.nnodes > 1 and (args.master_port == 0 or "DISTGRAD_SECRET" not in os.environ):

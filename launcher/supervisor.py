@@ -42,6 +42,16 @@ class Worker:
     partial: dict[int, bytes] = field(default_factory=dict)
 
 
+def device_list(spec: str) -> list[str]:
+    """--devices as a list; 'auto' asks a child process to count OpenCL devices (the launcher imports no backend)."""
+    if spec != "auto":
+        return [d.strip() for d in spec.split(",")]
+    probe = "import distgrad; print(distgrad.opencl.device_count() if distgrad.opencl.is_available() else 0)"
+    count = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    n = int(count.stdout.strip() or 0) if count.returncode == 0 else 0
+    return [f"opencl:{i}" for i in range(n)] or ["cpu"]
+
+
 def describe_exit(code: int) -> str:
     """'exit code 3' or 'signal SIGKILL' for a Popen returncode."""
     if code < 0:
@@ -68,6 +78,7 @@ class Supervisor:
         self.multi_node = args.nnodes > 1
         self.bind_host = args.master_addr if self.multi_node else "127.0.0.1"
         self.curve = wire.use_curve(self.bind_host)
+        self.devices = device_list(args.devices) if args.devices else []
 
     def run(self) -> int:
         """Run the job; return the launcher's exit code."""
@@ -132,9 +143,10 @@ class Supervisor:
                "TORCHELASTIC_RESTART_COUNT": str(attempt), "PYTHONUNBUFFERED": "1"}
         if a.timeout is not None:
             env["DISTGRAD_TIMEOUT"] = str(a.timeout)
-        if a.devices:
-            devices = a.devices.split(",")
-            env["DISTGRAD_DEVICE"] = devices[local_rank % len(devices)]
+        if self.devices:  # DISTGRAD_OPENCL_DEVICE makes a bare "opencl" device mean this rank's device
+            env["DISTGRAD_DEVICE"] = device = self.devices[local_rank % len(self.devices)]
+            if device.startswith(("opencl:", "cuda:")):
+                env["DISTGRAD_OPENCL_DEVICE"] = device.split(":")[1]
         return env
 
     def attempt(self, attempt: int) -> int:

@@ -85,6 +85,16 @@ def test_output_prefixed_and_logged(tmp_path):
     assert "hello from 1" in log and "oops" in log
 
 
+def test_devices_map_local_ranks_round_robin(tmp_path):
+    r = launch(tmp_path, """
+        import os
+        print(os.environ["DISTGRAD_DEVICE"], os.environ.get("DISTGRAD_OPENCL_DEVICE"))
+    """, "--nproc", "3", "--devices", "opencl:1,cpu")
+    assert r.returncode == 0, r.stderr
+    assert "[rank 0] opencl:1 1" in r.stdout and "[rank 1] cpu None" in r.stdout and "[rank 2] opencl:1 1" in r.stdout
+    assert "--devices must be" in launch(tmp_path, "pass\n", "--devices", "gpu0").stderr
+
+
 def test_oversubscription_warns(tmp_path):
     r = launch(tmp_path, "pass\n", "--nproc", "3", env={"OMP_NUM_THREADS": "2"})
     assert r.returncode == 0 and "oversubscription" in r.stderr
