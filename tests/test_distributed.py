@@ -33,6 +33,7 @@ def launch(tmp_path: Path, body: str, nproc: int, *options: str, env: dict | Non
 
 COLLECTIVES = """
     import hashlib, numpy as np
+    import distgrad
     import distgrad.distributed as dist
     from distgrad.distributed import ReduceOp
     dist.init_process_group("zmq", timeout=30)
@@ -67,6 +68,17 @@ COLLECTIVES = """
     out = np.zeros(4)
     dist.reduce_scatter(out, [np.full(4, 10.0 * r + p) for p in range(n)])
     assert (out == sum(10.0 * q + r for q in range(n))).all()
+    t = distgrad.ones(3, 4) * (r + 1)  # distgrad tensors, contiguous and strided
+    dist.all_reduce(t, ReduceOp.AVG)
+    assert t.tolist() == [[(n + 1) / 2] * 4] * 3
+    tt = distgrad.zeros(4, 3).t()
+    if r == 0:
+        tt.fill_(7.0)
+    dist.broadcast(tt, src=0)
+    assert tt.tolist() == [[7.0] * 4] * 3
+    parts = [distgrad.zeros(2) for _ in range(n)]
+    dist.all_gather(parts, distgrad.full((2,), float(r)))
+    assert [p.tolist() for p in parts] == [[float(p)] * 2 for p in range(n)]
     gathered = [None] * n
     dist.all_gather_object(gathered, digests)
     assert all(g == digests for g in gathered), "results differ between ranks"
