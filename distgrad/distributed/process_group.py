@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from enum import Enum
 from typing import Any
 
@@ -18,7 +19,7 @@ import zmq
 
 from distgrad.launcher import wire
 
-from .store import DistBackendError, TCPStore
+from .store import DistBackendError, TCPStore, seconds
 
 log = logging.getLogger("distgrad.distributed")
 
@@ -53,9 +54,9 @@ class Work:
         """True once the collective finished (successfully or not)."""
         return self._done.is_set()
 
-    def wait(self, timeout: float | None = None) -> bool:
+    def wait(self, timeout: timedelta | float | None = None) -> bool:
         """Block until done; re-raise the collective's error here, in the caller's thread."""
-        if not self._done.wait(timeout):
+        if not self._done.wait(None if timeout is None else seconds(timeout, 0.0)):
             raise DistBackendError(f"Work.wait timed out after {timeout} s; the collective is still running")
         if self._exc is not None:
             raise self._exc
@@ -152,10 +153,17 @@ class ProcessGroup:
 
     def _beat(self, secret: str, curve: bool) -> None:
         interval = float(os.environ.get("DISTGRAD_HEARTBEAT_INTERVAL", "1"))
-        sock = wire.connect(self.ctx, zmq.DEALER, self.store.endpoint, secret, curve, self.timeout)
+        try:
+            sock = wire.connect(self.ctx, zmq.DEALER, self.store.endpoint, secret, curve, self.timeout)
+        except (TimeoutError, PermissionError) as e:  # the store connection just worked; say so, do not crash
+            log.error("rank %d sends no heartbeats: %s", self.rank, e)
+            return
         while not self.stop.wait(interval):
             sock.send_multipart(wire.pack({"op": "heartbeat", "rank": self.rank, "seq": self.seq}))
-        wire.request(sock, {"op": "bye", "rank": self.rank}, timeout=2.0)
+        try:
+            wire.request(sock, {"op": "bye", "rank": self.rank}, timeout=2.0)
+        except TimeoutError:
+            log.debug("rank %d: the server left before our goodbye", self.rank)
         sock.close(linger=0)
 
     def close(self) -> None:
