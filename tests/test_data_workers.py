@@ -132,6 +132,15 @@ def test_batch_order_is_the_same_whatever_num_workers():
     assert run(0, seed_generator=True) == run(2, seed_generator=True) != reference
 
 
+def test_spawned_workers_share_memory_reraise_and_clean_up():
+    loader = DataLoader(Big(6), batch_size=2, num_workers=2, multiprocessing_context="spawn")
+    batches = list(loader)
+    assert [b[0][:, 0, 0].tolist() for b in batches] == [[0, 1], [2, 3], [4, 5]] and len(worker_pids(batches)) == 2
+    with pytest.raises(ValueError, match="Caught ValueError in DataLoader worker process 1"):
+        list(DataLoader(Probe(4, fail_at=1), num_workers=2, multiprocessing_context="spawn"))
+    assert wait_gone(worker_pids(batches)) and segments(os.getpid()) == []
+
+
 def test_worker_seeds_and_worker_info():
     class Seeds(Dataset):
         def __getitem__(self, i):
