@@ -1,6 +1,6 @@
 """DataLoader throughput: batches/s with num_workers 0, 1, 2, and the cost of moving a big batch out of a worker.
 
-    python scripts/bench_data.py [--batches 20] [--transfers 20] [--repeat 3]
+    python scripts/bench_data.py [--batches 40] [--transfers 20] [--repeat 3]
 
 Targets on the 2-core machine: num_workers=2 gives >= 1.7x the batches/s of num_workers=0; a 64x3x224x224 float32
 batch reaches the main process at >= 1 GB/s.
@@ -103,7 +103,7 @@ def transfer(loader: DataLoader, read: bool) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batches", type=int, default=20, help="batches of 64 per throughput run")
+    parser.add_argument("--batches", type=int, default=40, help="batches of 64 per throughput run")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each configuration; the best one counts")
     parser.add_argument("--transfers", type=int, default=20, help="64x3x224x224 batches per transfer run")
     args = parser.parse_args()
