@@ -60,15 +60,18 @@ def thread_env(nproc: int) -> None:
         os.environ.setdefault(name, threads)
     total = nproc * int(os.environ["OMP_NUM_THREADS"])
     if total > cores:
+        fix = f"--nproc {cores} or fewer" if total == nproc else f"OMP_NUM_THREADS={max(1, cores // nproc)}"
         print(f"distgrad-launch: warning: {nproc} processes x {os.environ['OMP_NUM_THREADS']} threads = {total} > "
-              f"{cores} cores; oversubscription ran 4.5-8x slower on our machines. Use --nproc {cores} or fewer, or "
-              f"OMP_NUM_THREADS=1.", file=sys.stderr, flush=True)
+              f"{cores} cores; oversubscription ran 4.5-8x slower on our machines; use {fix}.", file=sys.stderr,
+              flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     args = parse_args(argv)
     thread_env(args.nproc)
+    if args.no_curve:
+        os.environ["DISTGRAD_CURVE"] = "off"  # before the servers start; workers inherit it
     secret = os.environ.get("DISTGRAD_SECRET") or secrets.token_hex(32)
     target = ["-m", args.script] if args.module else [args.script]
     sys.exit(Supervisor(args, [sys.executable, "-u", *target, *args.script_args], secret).run())

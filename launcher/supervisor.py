@@ -132,8 +132,6 @@ class Supervisor:
                "TORCHELASTIC_RESTART_COUNT": str(attempt), "PYTHONUNBUFFERED": "1"}
         if a.timeout is not None:
             env["DISTGRAD_TIMEOUT"] = str(a.timeout)
-        if a.no_curve:
-            env["DISTGRAD_NO_CURVE"] = "1"
         if a.devices:
             devices = a.devices.split(",")
             env["DISTGRAD_DEVICE"] = devices[local_rank % len(devices)]

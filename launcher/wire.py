@@ -79,7 +79,8 @@ def raise_if_error(header: dict[str, Any]) -> dict[str, Any]:
 #  * loopback: PLAIN, password = the secret (cleartext is fine where nobody else can sniff);
 #  * beyond loopback: CURVE, on by default. Both key pairs derive from the secret (sha256 of role + secret), so only
 #    holders of the secret can authenticate and clients also know they talk to the real server. CURVE encrypts every
-#    byte (about 5x slower), so a trusted cluster network may opt out with DISTGRAD_NO_CURVE=1 (--no-curve).
+#    byte (about 5x slower), so a trusted cluster network may opt out with DISTGRAD_CURVE=off (--no-curve);
+#    DISTGRAD_CURVE=on forces it even on loopback (to measure its cost).
 # A client that fails authentication sees EVENT_HANDSHAKE_FAILED_* on its socket monitor and raises at once; the
 # server sees the same event on its own monitor, counts it as "unauthenticated" and keeps serving.
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
@@ -95,8 +96,11 @@ def is_loopback(host: str) -> bool:
 
 
 def use_curve(host: str) -> bool:
-    """The one rule both sides apply: CURVE when binding beyond loopback, unless DISTGRAD_NO_CURVE=1."""
-    return not is_loopback(host) and os.environ.get("DISTGRAD_NO_CURVE", "0") != "1"
+    """The one rule both sides apply: DISTGRAD_CURVE=on/off, or (auto, the default) CURVE beyond loopback."""
+    setting = os.environ.get("DISTGRAD_CURVE", "auto")
+    if setting not in ("auto", "on", "off"):
+        raise ValueError(f"DISTGRAD_CURVE must be auto, on or off, got {setting!r}")
+    return setting == "on" or (setting == "auto" and not is_loopback(host))
 
 
 def _curve_pair(secret: str, role: str) -> tuple[bytes, bytes]:
@@ -185,7 +189,7 @@ def connect(ctx: zmq.Context, kind: int, endpoint: str, secret: str, curve: bool
             raise PermissionError(
                 f"authentication failed connecting to {what} at {endpoint} ({mode}): the server refused this job's "
                 f"secret. Workers must run with the DISTGRAD_SECRET of the launcher that started the server; "
-                f"a CURVE/PLAIN mismatch (DISTGRAD_NO_CURVE differs between nodes) fails the same way.")
+                f"a CURVE/PLAIN mismatch (DISTGRAD_CURVE differs between nodes) fails the same way.")
         sock.close()
         raise TimeoutError(f"could not connect to {what} at {endpoint} within {timeout:.1f} s: nothing answered. "
                            f"Check MASTER_ADDR/MASTER_PORT and that the launcher (or rank 0) is running.")

@@ -92,8 +92,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(kind: str, n: int, reps: int) -> list[dict]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+def run(kind: str, n: int, reps: int, **extra_env: str) -> list[dict]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **extra_env}
     command = [HERE, "--worker", kind, "--reps", str(reps)]
     if kind.startswith("torch"):  # plain processes with torchrun's env, so that no launcher differs
         port = free_port()
@@ -136,6 +136,8 @@ def main() -> None:
         for system in systems:
             for row in run(f"{system}-allreduce", n, args.reps):
                 print(f"{system:>9} {n:>5} {row['mb']:>4} {row['algo']:>9} {row['ms']:>8.1f} {row['busbw']:>8.2f}")
+    for row in run("distgrad-allreduce", 2, args.reps, DISTGRAD_CURVE="on"):  # what encryption costs
+        print(f"{'+CURVE':>9} {2:>5} {row['mb']:>4} {row['algo']:>9} {row['ms']:>8.1f} {row['busbw']:>8.2f}")
     if not args.skip_ddp:
         print("DDP, MLP 64-512-512-10, batch 64 per rank, SGD")
         for system in systems:

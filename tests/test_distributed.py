@@ -213,10 +213,12 @@ def test_curve_authenticates_with_keys_derived_from_the_secret():
 
 
 def test_curve_is_the_default_beyond_loopback(monkeypatch):
-    monkeypatch.delenv("DISTGRAD_NO_CURVE", raising=False)
+    monkeypatch.delenv("DISTGRAD_CURVE", raising=False)
     assert not wire.use_curve("127.0.0.1") and not wire.use_curve("localhost") and wire.use_curve("10.1.2.3")
-    monkeypatch.setenv("DISTGRAD_NO_CURVE", "1")
+    monkeypatch.setenv("DISTGRAD_CURVE", "off")
     assert not wire.use_curve("10.1.2.3")
+    monkeypatch.setenv("DISTGRAD_CURVE", "on")
+    assert wire.use_curve("127.0.0.1")
 
 
 def test_server_drops_bad_messages_and_keeps_serving(server):

@@ -276,8 +276,13 @@ class ProcessGroup:
             self._release(tracker, deadline)
 
     def _release(self, tracker: zmq.MessageTracker | None, deadline: float) -> None:
+        """Wait until ZeroMQ no longer reads the buffer behind a zero-copy frame."""
         if tracker is not None and not tracker.done:
-            tracker.wait(max(0.0, deadline - time.monotonic()))
+            try:
+                tracker.wait(max(0.001, deadline - time.monotonic()))
+            except zmq.NotDone:
+                raise DistBackendError(f"rank {self.rank}: ZeroMQ did not finish sending in {describe(self.sig)} "
+                                       f"(call #{self.seq}) within {self.timeout:.1f} s; is the receiver alive?") from None
 
     def broadcast(self, flat: np.ndarray, src: int, tag: str = "") -> np.ndarray:
         """Copy rank src's flat into every rank's flat."""
