@@ -215,11 +215,13 @@ def test_distributed_sampler_shuffles_the_same_way_on_every_rank():
 
 def test_distributed_sampler_reads_rank_from_distgrad_distributed(monkeypatch):
     import distgrad.distributed as dist
-    monkeypatch.setattr(dist, "get_world_size", lambda: 2, raising=False)
-    monkeypatch.setattr(dist, "get_rank", lambda: 1, raising=False)
+    with pytest.raises(ValueError, match="Default process group has not been initialized"):
+        DistributedSampler(range(4))
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
     s = DistributedSampler(range(4), shuffle=False)
     assert (s.num_replicas, s.rank, list(s)) == (2, 1, [1, 3])
-    monkeypatch.delattr(dist, "get_world_size")
+    monkeypatch.setattr(dist, "is_available", lambda: False)
     with pytest.raises(RuntimeError, match="Requires distributed package to be available"):
         DistributedSampler(range(4))
     with pytest.raises(ValueError, match=r"Invalid rank 2, rank should be in the interval \[0, 1\]"):

@@ -120,13 +120,25 @@ def test_batches_come_back_in_sampler_order_when_workers_finish_out_of_order():
 
 
 def test_batch_order_is_the_same_whatever_num_workers():
-    def run(num_workers: int, **kwargs) -> list[list[int]]:
+    def run(num_workers: int, seed_generator: bool = False, **kwargs) -> list[list[int]]:
         distgrad.manual_seed(123)
-        loader = DataLoader(Probe(23), batch_size=4, shuffle=True, num_workers=num_workers, **kwargs)
+        generator = distgrad.Generator().manual_seed(7) if seed_generator else None
+        loader = DataLoader(Probe(23), batch_size=4, shuffle=True, num_workers=num_workers, generator=generator,
+                            **kwargs)
         return [[b[0].tolist() for b in loader] for _ in range(2)]
     reference = run(0)
     assert reference[0] != reference[1] and sorted(chain(*reference[0])) == list(range(23))
     assert run(1) == run(2) == run(2, persistent_workers=True) == run(2, prefetch_factor=1) == reference
+    assert run(0, seed_generator=True) == run(2, seed_generator=True) != reference
+
+
+def test_spawned_workers_share_memory_reraise_and_clean_up():
+    loader = DataLoader(Big(6), batch_size=2, num_workers=2, multiprocessing_context="spawn")
+    batches = list(loader)
+    assert [b[0][:, 0, 0].tolist() for b in batches] == [[0, 1], [2, 3], [4, 5]] and len(worker_pids(batches)) == 2
+    with pytest.raises(ValueError, match="Caught ValueError in DataLoader worker process 1"):
+        list(DataLoader(Probe(4, fail_at=1), num_workers=2, multiprocessing_context="spawn"))
+    assert wait_gone(worker_pids(batches)) and segments(os.getpid()) == []
 
 
 def test_worker_seeds_and_worker_info():

@@ -32,9 +32,6 @@ PLACEHOLDERS = {
     "{...}": r"[^\n]*",
 }
 PENDING = {  # script: what it needs that is not on main yet; strict, so the marker goes as soon as the feature lands
-    "seed001_training": "needs nn, optim and save/load (issue 4)",
-    "seed002_lenet": "needs nn and optim (issue 4)",
-    "seed004_nn": "needs nn, optim and save/load (issue 4)",
 }
 
 

@@ -116,8 +116,8 @@ def basic_index(draw):
         elif kind == "slice":
             items.append(slice(draw(st.none() | st.integers(-n - 1, n + 1)), draw(st.none() | st.integers(-n - 1, n + 1)),
                                draw(st.none() | st.integers(1, 3))))
-        else:
-            items.append(None)
+        else:   # None adds a dim and consumes none, so a full slice still has to consume this one
+            items += [None, slice(None)]
     if draw(st.booleans()):
         items.insert(draw(st.integers(0, len(items))), Ellipsis)
     return x, tuple(items)

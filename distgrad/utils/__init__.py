@@ -1,4 +1,4 @@
-"""distgrad.utils: data loading (distgrad.utils.data)."""
+"""distgrad.utils: data loading (distgrad.utils.data), loaded with the package; other helpers load on import."""
 from . import data
 
 __all__ = ["data"]

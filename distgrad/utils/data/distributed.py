@@ -11,12 +11,10 @@ from .sampler import Sampler
 
 
 def _from_process_group(getter: str) -> int:
-    # distgrad.distributed is another issue's module: accept explicit arguments until it provides get_rank and
-    # get_world_size (which, as in PyTorch, raise while no process group is initialised).
-    from distgrad import distributed as dist
-    if not hasattr(dist, getter):
+    from distgrad import distributed as dist  # imported on use: it loads ZeroMQ, which plain data loading never needs
+    if not dist.is_available():
         raise RuntimeError("Requires distributed package to be available")
-    return getattr(dist, getter)()
+    return getattr(dist, getter)()  # raises, as in PyTorch, while no process group is initialised
 
 
 class DistributedSampler(Sampler[int]):

@@ -1,7 +1,6 @@
 """Shared-memory transport of batches from DataLoader workers; see NOTE [ DataLoader worker protocol ]."""
 from __future__ import annotations
 
-import _posixshmem
 import collections
 import contextlib
 import io
@@ -32,6 +31,7 @@ class Segment(NamedTuple):
 
 
 def _map(name: str, nbytes: int, create: bool) -> mmap.mmap:
+    import _posixshmem  # POSIX only: imported here so that single-process loading works everywhere
     flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
     fd = _posixshmem.shm_open("/" + name, flags, mode=0o600)
     try:
@@ -47,6 +47,7 @@ def _map(name: str, nbytes: int, create: bool) -> mmap.mmap:
 
 
 def unlink(name: str) -> None:
+    import _posixshmem
     with contextlib.suppress(FileNotFoundError):
         _posixshmem.shm_unlink("/" + name)
 
