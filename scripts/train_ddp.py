@@ -1,7 +1,7 @@
-"""Train a digits classifier with DistributedDataParallel; resumes from its checkpoint after a restart.
+"""Train train_digits.py's classifier with DistributedDataParallel; resumes from its checkpoint after a restart.
 
     python scripts/train_ddp.py                                  # one process
-    distgrad-launch --nproc 4 scripts/train_ddp.py --epochs 10   # four ranks, same global batch
+    distgrad-launch --nproc 4 scripts/train_ddp.py               # four ranks, same global batch and accuracy
     distgrad-launch --nproc 4 --max-restarts 2 scripts/train_ddp.py --checkpoint run.pt   # survives a crash
 
 --batch-size is the global batch: each of N ranks takes batch-size / N samples, so every N gives the same steps.
@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import argparse
 import os
-
-import numpy as np
-from sklearn.datasets import load_digits
+import sys
+from pathlib import Path
 
 import distgrad as torch
 import distgrad.distributed as dist
@@ -23,13 +22,15 @@ from distgrad import nn
 from distgrad.nn.parallel import DistributedDataParallel as DDP
 from distgrad.utils.data import DataLoader, DistributedSampler, TensorDataset
 
+sys.path.insert(0, str(Path(__file__).parent))
+from train_digits import FullyConnectedNetwork, load_data  # the single-process example's model and data split
+
 
 def digits() -> tuple[TensorDataset, tuple[torch.Tensor, torch.Tensor]]:
-    """Train set (1500 images) and test tensors (297), pixels scaled to [0, 1]."""
-    x, y = load_digits(return_X_y=True)
-    order = np.random.default_rng(0).permutation(len(x))
-    x, y = (x[order] / 16.0).astype(np.float32), y[order].astype(np.int64)
-    return TensorDataset(torch.tensor(x[:1500]), torch.tensor(y[:1500])), (torch.tensor(x[1500:]), torch.tensor(y[1500:]))
+    """train_digits.py's split: a TensorDataset of 1437 training images and the 360 test images and labels."""
+    x_train, y_train, x_test, y_test = load_data(None)
+    return (TensorDataset(torch.tensor(x_train), torch.tensor(y_train)),
+            (torch.tensor(x_test), torch.tensor(y_test)))
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -40,8 +41,8 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64, help="global batch, split over the ranks")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=32, help="global batch, split over the ranks")
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", default="digits_ddp.pt", help="saved by rank 0 after every epoch; resumed from")
@@ -55,7 +56,7 @@ def main() -> None:
         raise SystemExit(f"--batch-size {args.batch_size} must be divisible by the {world} ranks")
 
     torch.manual_seed(args.seed)
-    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    model = FullyConnectedNetwork(64)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
     start = 0
     if os.path.exists(args.checkpoint):

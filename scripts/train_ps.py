@@ -14,18 +14,18 @@ from pathlib import Path
 import distgrad as torch
 import distgrad.distributed as dist
 import distgrad.nn.functional as F
-from distgrad import nn
 from distgrad.distributed import ParameterServerOptimizer
 from distgrad.utils.data import DataLoader, DistributedSampler
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_ddp import accuracy, digits  # the same data set and metric as the DDP example
+from train_digits import FullyConnectedNetwork
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64, help="global batch, split over the ranks")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=32, help="global batch, split over the ranks")
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--mode", choices=["sync", "async"], default="async")
     p.add_argument("--staleness", type=int, default=2, help="async: steps a rank may run ahead of the slowest")
@@ -35,7 +35,7 @@ def main() -> None:
     dist.init_process_group()
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.manual_seed(args.seed)
-    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    model = FullyConnectedNetwork(64)
     # Async: every rank's update lands on the shared weights, so each rank steps with lr / world.
     lr = args.lr / world if args.mode == "async" else args.lr
     optimizer = ParameterServerOptimizer(torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9), mode=args.mode,
