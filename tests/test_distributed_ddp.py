@@ -164,10 +164,10 @@ SCRIPT = str(Path(__file__).parent.parent / "scripts" / "train_ddp.py")
 def test_restart_resumes_from_the_checkpoint_with_the_same_weights(tmp_path):
     import distgrad
     env = {**os.environ, "DISTGRAD_STOP_GRACE": "1"}
-    plain = subprocess.run([*LAUNCH, "--nproc", "2", SCRIPT, "--epochs", "4", "--checkpoint", str(tmp_path / "a.pt")],
+    plain = subprocess.run([*LAUNCH, "--nproc", "2", SCRIPT, "--epochs", "3", "--checkpoint", str(tmp_path / "a.pt")],
                            check=False, capture_output=True, text=True, timeout=120, env=env)
     assert plain.returncode == 0, plain.stderr
-    crashed = subprocess.Popen([*LAUNCH, "--nproc", "2", "--max-restarts", "1", SCRIPT, "--epochs", "4",
+    crashed = subprocess.Popen([*LAUNCH, "--nproc", "2", "--max-restarts", "1", SCRIPT, "--epochs", "3",
                                 "--checkpoint", str(tmp_path / "b.pt")], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=env)
     try:
