@@ -47,7 +47,7 @@ def worker(kind: str, reps: int) -> None:
                 times.append(time.perf_counter() - t0)
             t = sorted(times)[len(times) // 2]
             if rank == 0:
-                algo = "gloo" if kind.startswith("torch") else algorithm(mb << 20)
+                algo = "gloo" if kind.startswith("torch") else algorithm(mb << 20, n)
                 print(json.dumps({"mb": mb, "n": n, "algo": algo, "ms": t * 1e3,
                                   "busbw": (mb << 20) * 2 * (n - 1) / n / t / 1e9}), flush=True)
     else:
@@ -55,9 +55,9 @@ def worker(kind: str, reps: int) -> None:
     dist.destroy_process_group()
 
 
-def algorithm(nbytes: int) -> str:
+def algorithm(nbytes: int, n: int) -> str:
     from distgrad.distributed.process_group import DIRECT_MAX_BYTES
-    return "direct" if nbytes <= DIRECT_MAX_BYTES else "ring"
+    return "direct" if n == 2 or nbytes <= DIRECT_MAX_BYTES else "ring"
 
 
 def print_ddp(kind: str, rank: int, n: int, steps: int) -> None:
