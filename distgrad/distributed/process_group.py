@@ -1,6 +1,7 @@
 """The process group: rendezvous, heartbeats and the peer-to-peer collective engine, on NumPy arrays."""
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import pickle
@@ -38,6 +39,7 @@ UFUNCS = {ReduceOp.SUM: np.add, ReduceOp.AVG: np.add, ReduceOp.PRODUCT: np.multi
 # Tensors up to this many bytes take the one-round direct algorithm; larger ones the ring (NOTE [ all_reduce ]).
 DIRECT_MAX_BYTES = int(os.environ.get("DISTGRAD_DIRECT_MAX_BYTES", str(256 << 10)))
 SEGMENT_BYTES = int(os.environ.get("DISTGRAD_SEGMENT_BYTES", str(1 << 20)))
+FLUSH_SECONDS = 10.0  # the longest close() waits for a peer to take what we still owe it
 
 
 class Work:
@@ -91,7 +93,8 @@ class ProcessGroup:
 
     def __init__(self, rank: int, world_size: int, store: TCPStore, timeout: float) -> None:
         self.rank, self.size, self.store, self.timeout = rank, world_size, store, timeout
-        self.ctx, secret, curve = store.ctx, store.secret, store.curve
+        secret, curve = store.secret, store.curve
+        self.ctx = zmq.Context()  # peer sockets only, so that close() can flush them with ctx.term()
         self.seq, self.sig, self.broken, self.stash = 0, None, None, {}
         self.inflight: list[zmq.MessageTracker] = []
         self.inbox = self.ctx.socket(zmq.PULL)
@@ -120,6 +123,7 @@ class ProcessGroup:
         self.heartbeat = threading.Thread(target=self._beat, args=(secret, curve), name="distgrad-heartbeat",
                                           daemon=True)
         self.heartbeat.start()
+        atexit.register(self.close)  # scripts that never call destroy_process_group still deliver their last sends
 
     # ---- threads
     def submit(self, fn: Callable[..., Any], *args: Any, finish: Callable[[], Any] | None = None) -> Work:
@@ -147,14 +151,20 @@ class ProcessGroup:
                 self.broken = self.broken or e
                 self._abort(e)
                 work._set(exc=e)
-        for sock in [self.inbox, *self.out]:
+        # A peer may still be reading our last collective's frames: ZeroMQ drops queued messages of a closed socket
+        # when its context ends (at the latest when the process exits), so linger and wait in term() until they
+        # are out, unless the group already failed.
+        self.inbox.close(linger=0)
+        linger = 0 if self.broken is not None else int(min(self.timeout, FLUSH_SECONDS) * 1000)
+        for sock in self.out:
             if sock is not None:
-                sock.close(linger=0)
+                sock.close(linger=linger)
+        self.ctx.term()
 
     def _beat(self, secret: str, curve: bool) -> None:
         interval = float(os.environ.get("DISTGRAD_HEARTBEAT_INTERVAL", "1"))
         try:
-            sock = wire.connect(self.ctx, zmq.DEALER, self.store.endpoint, secret, curve, self.timeout)
+            sock = wire.connect(self.store.ctx, zmq.DEALER, self.store.endpoint, secret, curve, self.timeout)
         except (TimeoutError, PermissionError) as e:  # the store connection just worked; say so, do not crash
             log.error("rank %d sends no heartbeats: %s", self.rank, e)
             return
@@ -167,7 +177,9 @@ class ProcessGroup:
         sock.close(linger=0)
 
     def close(self) -> None:
-        """Stop the threads and close the sockets (pending collectives finish first)."""
+        """Stop the threads, deliver what is still queued for peers, close the sockets; idempotent."""
+        if self.stop.is_set():
+            return
         self.stop.set()
         self.queue.put(None)
         self.thread.join(timeout=self.timeout)
