@@ -201,3 +201,21 @@ def _cmdline(pid: int) -> str:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+@needs_module
+def test_buffers_follow_rank_0_at_every_forward(tmp_path):
+    r = launch(tmp_path, """
+        model = nn.Sequential(nn.Linear(8, 4), nn.BatchNorm1d(4))
+        ddp = DDP(model)
+        x, y = data[0]
+        loss_of(ddp, mine(x), mine(y)).backward()  # running statistics now differ between ranks
+        ddp.eval()
+        with torch.no_grad():
+            ddp(torch.tensor(mine(x)))  # eval: no update after the broadcast at the start of forward
+        everyone = [None] * n
+        dist.all_gather_object(everyone, [b.numpy().tobytes() for b in model.buffers()])
+        assert everyone[0] == everyone[1], "buffers differ between ranks"
+        print("PASS")
+    """)
+    assert r.returncode == 0 and r.stdout.count("PASS") == 2, r.stdout + r.stderr

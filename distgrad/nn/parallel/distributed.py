@@ -56,7 +56,8 @@ class DistributedDataParallel(Module):
         self._pg = _default()
         named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
         self._check_shapes(named)
-        self._sync_state()
+        self._module_buffers = list(module.buffers()) if broadcast_buffers else []
+        self._broadcast(list(module.parameters()) + self._module_buffers)
         self._buckets = self._make_buckets([p for _, p in reversed(named)], bucket_cap_mb * (1 << 20))
         self._bucket_of = {id(p): (i, j) for i, b in enumerate(self._buckets) for j, p in enumerate(b.params)}
         for _, p in named:
@@ -74,9 +75,9 @@ class DistributedDataParallel(Module):
                 raise RuntimeError(f"DistributedDataParallel: rank {rank}'s model differs from rank 0's: expected "
                                    f"{diff[0]}, got {diff[1]}; build the same model on every rank")
 
-    def _sync_state(self, src: int = 0) -> None:
-        """Broadcast rank src's parameters and buffers, coalesced per dtype."""
-        tensors = list(self.module.parameters()) + (list(self.module.buffers()) if self.broadcast_buffers else [])
+    @staticmethod
+    def _broadcast(tensors: list[Any], src: int = 0) -> None:
+        """Broadcast rank src's values of tensors, coalesced per dtype."""
         with distgrad.no_grad():
             for dtype in dict.fromkeys(_host(t)[0].dtype for t in tensors):
                 group = [t for t in tensors if _host(t)[0].dtype == dtype]
@@ -115,6 +116,8 @@ class DistributedDataParallel(Module):
         """Run the wrapped module; mark parameters the output cannot reach when find_unused_parameters is set."""
         if self._in_join:
             self._join_vote(1)
+        if self._module_buffers:  # running statistics follow rank 0's, as in PyTorch (broadcast_buffers=True)
+            self._broadcast(self._module_buffers)
         if self.require_backward_grad_sync and any(len(b.pending) < len(b.params) for b in self._buckets):
             raise RuntimeError(
                 "Expected to have finished reduction in the prior iteration before starting a new one. This error "
@@ -187,14 +190,17 @@ class DistributedDataParallel(Module):
         self._in_join = True
         try:
             yield
-            while self._join_vote(0) > 0:  # another rank still trains: shadow its gradient all-reduces
+            while self._join_vote(0) > 0:  # another rank still trains: shadow its buffer broadcast and all-reduces
+                if self._module_buffers:
+                    self._broadcast(self._module_buffers)
                 for i, b in enumerate(self._buckets):
                     b.flat[...] = 0
                     self._all_reduce(i, b.flat).wait()
                 self._step += 1
             trained: list[Any] = [None] * self._pg.size
             dist.all_gather_object(trained, self._trained)
-            self._sync_state(src=trained.index(max(trained)))  # the last rank to join holds the final weights
+            # the last rank to join holds the final weights
+            self._broadcast(list(self.module.parameters()) + self._module_buffers, src=trained.index(max(trained)))
         finally:
             self._in_join = False
 
