@@ -123,7 +123,9 @@ class ProcessGroup:
         self.heartbeat = threading.Thread(target=self._beat, args=(secret, curve), name="distgrad-heartbeat",
                                           daemon=True)
         self.heartbeat.start()
-        atexit.register(self.close)  # scripts that never call destroy_process_group still deliver their last sends
+        # Scripts that never call destroy_process_group still deliver their last sends; bounded, so that Ctrl-C
+        # during a long collective does not keep the process for the whole collective timeout.
+        atexit.register(self.close, FLUSH_SECONDS + 5.0)
 
     # ---- threads
     def submit(self, fn: Callable[..., Any], *args: Any, finish: Callable[[], Any] | None = None) -> Work:
@@ -176,13 +178,13 @@ class ProcessGroup:
             log.debug("rank %d: the server left before our goodbye", self.rank)
         sock.close(linger=0)
 
-    def close(self) -> None:
+    def close(self, wait: float | None = None) -> None:
         """Stop the threads, deliver what is still queued for peers, close the sockets; idempotent."""
         if self.stop.is_set():
             return
         self.stop.set()
         self.queue.put(None)
-        self.thread.join(timeout=self.timeout)
+        self.thread.join(timeout=self.timeout if wait is None else wait)
         self.heartbeat.join(timeout=5.0)
 
     # ---- messaging
