@@ -289,7 +289,8 @@ ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "S
     ({"RANK": "1", "WORLD_SIZE": "4", "MASTER_ADDR": "h", "MASTER_PORT": "123"}, (1, 4, "h", 123)),
     ({"SLURM_PROCID": "3", "SLURM_NTASKS": "8", "SLURM_JOB_NODELIST": "gpu[03-05,09],cpu1", "SLURM_JOB_ID": "4242"},
      (3, 8, "gpu03", 29500 + 242)),
-    ({"OMPI_COMM_WORLD_RANK": "2", "OMPI_COMM_WORLD_SIZE": "3", "MASTER_ADDR": "m", "MASTER_PORT": "9"}, (2, 3, "m", 9)),
+    ({"OMPI_COMM_WORLD_RANK": "2", "OMPI_COMM_WORLD_SIZE": "3", "MASTER_ADDR": "m", "MASTER_PORT": "9"},
+     (2, 3, "m", 9)),
     ({"PMI_RANK": "0", "PMI_SIZE": "2", "MASTER_ADDR": "m", "MASTER_PORT": "9"}, (0, 2, "m", 9)),
 ], ids=["torchrun", "slurm", "openmpi", "pmi"])
 def test_rank_and_world_size_from_cluster_environments(monkeypatch, env, expected):

@@ -24,7 +24,8 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 def launch(tmp_path: Path, body: str, *options: str, env: dict | None = None) -> subprocess.CompletedProcess:
     script = tmp_path / "job.py"
     script.write_text(textwrap.dedent(body))
-    return run([*LAUNCH, *options, str(script)], env={**os.environ, "DISTGRAD_STOP_GRACE": "1", **(env or {})}, cwd=tmp_path)
+    return run([*LAUNCH, *options, str(script)], env={**os.environ, "DISTGRAD_STOP_GRACE": "1", **(env or {})},
+               cwd=tmp_path)
 
 
 def alive(pid: int) -> bool:
@@ -161,7 +162,8 @@ def test_max_restarts_reruns_the_group(tmp_path):
 
 def test_module_mode_and_script_args(tmp_path):
     (tmp_path / "mymod.py").write_text("import sys\nprint('args', sys.argv[1:])\n")
-    r = run([*LAUNCH, "--nproc", "1", "-m", "mymod", "--epochs", "3"], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    r = run([*LAUNCH, "--nproc", "1", "-m", "mymod", "--epochs", "3"], cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert r.returncode == 0, r.stderr
     assert "[rank 0] args ['--epochs', '3']" in r.stdout
 

@@ -199,7 +199,8 @@ class ProcessGroup:
             return tracker
         except zmq.Again:
             raise DistBackendError(f"rank {self.rank} could not send to rank {dst} for {self.timeout:.1f} s in "
-                                   f"{describe(self.sig)} (call #{self.seq}): its queue is full; is it alive?") from None
+                                   f"{describe(self.sig)} (call #{self.seq}): its queue is full; is it alive?"
+                                   ) from None
 
     def _abort(self, exc: BaseException) -> None:
         for dst, sock in enumerate(self.out):
@@ -245,8 +246,8 @@ class ProcessGroup:
         except (TimeoutError, RuntimeError) as e:
             note = f"; the server did not answer a status query either ({e})"
         return DistBackendError(
-            f"Timed out after {self.timeout:.1f} s in {describe(self.sig)} (call #{self.seq}) on rank {self.rank}: waiting "
-            f"for rank {src}. Ranks that did not arrive at this collective: {late}{note}")
+            f"Timed out after {self.timeout:.1f} s in {describe(self.sig)} (call #{self.seq}) on rank {self.rank}: "
+            f"waiting for rank {src}. Ranks that did not arrive at this collective: {late}{note}")
 
     def _begin(self, sig: list) -> float:
         self.seq, self.sig = self.seq + 1, sig
@@ -320,7 +321,8 @@ class ProcessGroup:
                 tracker.wait(max(0.001, deadline - time.monotonic()))
             except zmq.NotDone:
                 raise DistBackendError(f"rank {self.rank}: ZeroMQ did not finish sending in {describe(self.sig)} "
-                                       f"(call #{self.seq}) within {self.timeout:.1f} s; is the receiver alive?") from None
+                                       f"(call #{self.seq}) within {self.timeout:.1f} s; is the receiver alive?"
+                                       ) from None
 
     def broadcast(self, flat: np.ndarray, src: int, tag: str = "") -> np.ndarray:
         """Copy rank src's flat into every rank's flat."""
