@@ -178,6 +178,8 @@ class Server:
 
     def on_rendezvous(self, ident: bytes, req: dict, _: list) -> None:
         rank, world_size = int(req["rank"]), int(req["world_size"])
+        if self.peers is not None:  # that group formed already: this is a new one (init after destroy)
+            self.registered, self.peers = {}, None
         known = {r for r in self.registered if r not in self.dead}
         if self.registered and world_size != self.world_size:
             raise ValueError(f"rank {rank} says world_size={world_size}, earlier ranks said {self.world_size}")

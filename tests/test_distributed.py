@@ -89,6 +89,11 @@ COLLECTIVES = """
     dist.barrier()
     assert store.get("count") == str(n).encode()
     dist.destroy_process_group()
+    dist.init_process_group("zmq", timeout=30)  # a new group in the same processes: a fresh rendezvous
+    again = np.ones(3)
+    dist.all_reduce(again)
+    assert (again == n).all()
+    dist.destroy_process_group()
     print("PASS")
 """
 
