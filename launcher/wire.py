@@ -164,6 +164,7 @@ def start_zap(ctx: zmq.Context, secret: str) -> threading.Thread:
     return thread
 
 
+_monitor_ids = itertools.count()
 HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 
@@ -174,29 +175,30 @@ def connect(ctx: zmq.Context, kind: int, endpoint: str, secret: str, curve: bool
     sock = ctx.socket(kind)
     sock.linger = 0
     secure_client(sock, secret, curve)
-    monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILED)
+    # A unique address: pyzmq's default names it after the socket's fd, which a closed socket's lingering
+    # monitor may still hold when the next socket reuses the fd ("Address already in use").
+    monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILED,
+                                      addr=f"inproc://distgrad-monitor-{next(_monitor_ids)}")
     sock.connect(endpoint)
     deadline = time.monotonic() + timeout
+    event = None
     try:
-        while (left := deadline - time.monotonic()) > 0:
-            if not monitor.poll(int(left * 1000) + 1):
-                break
+        while event is None and (left := deadline - time.monotonic()) > 0 and monitor.poll(int(left * 1000) + 1):
             event = zmq.utils.monitor.recv_monitor_message(monitor)["event"]
-            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                return sock
-            sock.close()
-            mode = "CURVE" if curve else "PLAIN"
-            raise PermissionError(
-                f"authentication failed connecting to {what} at {endpoint} ({mode}): the server refused this job's "
-                f"secret. Workers must run with the DISTGRAD_SECRET of the launcher that started the server; "
-                f"a CURVE/PLAIN mismatch (DISTGRAD_CURVE differs between nodes) fails the same way.")
-        sock.close()
+    finally:
+        sock.disable_monitor()
+        monitor.close()
+    if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+        return sock
+    sock.close()
+    if event is None:
         raise TimeoutError(f"could not connect to {what} at {endpoint} within {timeout:.1f} s: nothing answered. "
                            f"Check MASTER_ADDR/MASTER_PORT and that the launcher (or rank 0) is running.")
-    finally:
-        if not sock.closed:
-            sock.disable_monitor()
-        monitor.close()
+    mode = "CURVE" if curve else "PLAIN"
+    raise PermissionError(
+        f"authentication failed connecting to {what} at {endpoint} ({mode}): the server refused this job's "
+        f"secret. Workers must run with the DISTGRAD_SECRET of the launcher that started the server; "
+        f"a CURVE/PLAIN mismatch (DISTGRAD_CURVE differs between nodes) fails the same way.")
 
 
 _request_ids = itertools.count(1)
