@@ -119,6 +119,14 @@ def test_batches_come_back_in_sampler_order_when_workers_finish_out_of_order():
     assert len(worker_pids(batches)) == 2 and os.getpid() not in worker_pids(batches)
 
 
+def test_in_order_false_yields_batches_as_workers_finish_them():
+    ds = Probe(12, sleep={0: 0.3, 1: 0.3})  # worker 0's first batch is the slowest
+    loader = DataLoader(ds, batch_size=2, num_workers=2, in_order=False, persistent_workers=True)
+    for _ in range(2):  # the second epoch reuses the workers: per-worker task counts start again from zero
+        batches = [b[0].tolist() for b in loader]
+        assert batches[0] != [0, 1] and sorted(batches) == [[2 * k, 2 * k + 1] for k in range(6)]
+
+
 def test_batch_order_is_the_same_whatever_num_workers():
     def run(num_workers: int, seed_generator: bool = False, **kwargs) -> list[list[int]]:
         distgrad.manual_seed(123)
