@@ -79,6 +79,20 @@ COLLECTIVES = """
     parts = [distgrad.zeros(2) for _ in range(n)]
     dist.all_gather(parts, distgrad.full((2,), float(r)))
     assert [p.tolist() for p in parts] == [[float(p)] * 2 for p in range(n)]
+    # Collectives write tensors in place: autograd must see it (version counter), own memory or copied back.
+    assert t._version == 1 and tt._version == 1 and all(p._version == 1 for p in parts)  # rank 0: fill_, others: broadcast
+    red_t = distgrad.ones(2); dist.reduce(red_t, dst=0); assert red_t._version == (1 if r == 0 else 0)
+    w = distgrad.ones(3, requires_grad=True)
+    saved = w * 2
+    loss = (saved * saved).sum()  # MulBackward0 saves `saved`
+    dist.all_reduce(saved)
+    try:
+        loss.backward()
+        raise AssertionError("backward used a tensor that all_reduce overwrote")
+    except RuntimeError as e:
+        assert "modified by an inplace operation" in str(e), e
+    dist.all_reduce(w)  # a leaf that requires grad may be reduced, as in PyTorch
+    assert w.tolist() == [float(n)] * 3 and w._version == 1
     gathered = [None] * n
     dist.all_gather_object(gathered, digests)
     assert all(g == digests for g in gathered), "results differ between ranks"
