@@ -20,24 +20,6 @@ from distgrad.launcher import wire
 LAUNCH = [sys.executable, "-m", "distgrad.launcher.cli"]
 
 TRAIN = """
-    import numpy as np
-    import distgrad as torch
-    import distgrad.distributed as dist
-    from distgrad.distributed import ParameterServerOptimizer
-
-    class PlainSGD:  # PyTorch's optimizer API, enough for ParameterServerOptimizer
-        def __init__(self, params, lr):
-            self.param_groups = [{"params": list(params), "lr": lr}]
-        def step(self):
-            with torch.no_grad():
-                for p in self.param_groups[0]["params"]:
-                    p.sub_(self.param_groups[0]["lr"] * p.grad)
-        def zero_grad(self, set_to_none=True):
-            for p in self.param_groups[0]["params"]:
-                p.grad = None
-
-    dist.init_process_group(timeout=30)
-    r, n = dist.get_rank(), dist.get_world_size()
     g = np.random.default_rng(0)
     data = [(g.normal(size=(4 * n, 5)).astype(np.float32), g.normal(size=(4 * n, 3)).astype(np.float32))
             for _ in range(STEPS)]
@@ -95,10 +77,9 @@ def fuzz_frames(rng: np.random.Generator) -> list[bytes]:
     return frames
 
 
-def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(tmp_path):
+def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(ps_job):
     secret, port = "fuzz-secret-" + os.urandom(8).hex(), free_port()
-    script = tmp_path / "job.py"
-    script.write_text(textwrap.dedent(TRAIN).replace("STEPS", "40"))
+    script = ps_job(TRAIN.replace("STEPS", "40"), timeout=30)
     run = subprocess.Popen([*LAUNCH, "--nproc", "3", "--nservers", "2", "--master-port", str(port), str(script)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env={**os.environ, "DISTGRAD_SECRET": secret, "DISTGRAD_STOP_GRACE": "1"})
