@@ -14,7 +14,7 @@ import msgpack
 import pytest
 import zmq
 
-from distgrad.distributed import DistStoreError, TCPStore
+from distgrad.distributed import DistStoreError, TCPStore, connection
 from distgrad.distributed.distributed_c10d import first_host, resolve
 from distgrad.launcher import wire
 from distgrad.launcher.server import Server
@@ -194,7 +194,7 @@ def server(monkeypatch):
 
 
 def client(ctx: zmq.Context, endpoint: str, secret: str = "good", curve: bool = False) -> zmq.Socket:
-    return wire.connect(ctx, zmq.DEALER, endpoint, secret, curve, timeout=5.0)
+    return connection.connect(ctx, zmq.DEALER, endpoint, secret, curve, timeout=5.0)
 
 
 def test_store_api_and_timeout_names_keys(server):
@@ -222,7 +222,7 @@ def test_wrong_secret_is_refused_clearly_and_counted(server):
             client(ctx, endpoint, curve=True)
         good = client(ctx, endpoint)
         deadline = time.monotonic() + 5  # the server learns of refusals from its monitor socket, asynchronously
-        while (dropped := wire.request(good, {"op": "status"})[0]["dropped"]).get("unauthenticated", 0) < 2:
+        while (dropped := connection.request(good, {"op": "status"})[0]["dropped"]).get("unauthenticated", 0) < 2:
             assert time.monotonic() < deadline, dropped
             time.sleep(0.05)
         good.close()
@@ -238,7 +238,7 @@ def test_curve_authenticates_with_keys_derived_from_the_secret():
     thread.start()
     try:
         good = client(ctx, srv.address, "s3cret", curve=True)
-        assert wire.request(good, {"op": "hello"})[0]["server"] == srv.address
+        assert connection.request(good, {"op": "hello"})[0]["server"] == srv.address
         good.close()
         with pytest.raises(PermissionError):
             client(ctx, srv.address, "other", curve=True)
@@ -271,14 +271,14 @@ def test_server_drops_bad_messages_and_keeps_serving(server):
             if frames:
                 sock.send_multipart(frames)
         with pytest.raises(ValueError, match="bad 'set' request"):  # well-formed but missing 'key': told, not hung
-            wire.request(sock, {"op": "set"}, [b"x"], timeout=5)
-        assert wire.request(sock, {"op": "add", "key": "k", "amount": 2}, timeout=5)[0]["value"] == 2
-        dropped = wire.request(sock, {"op": "status"})[0]["dropped"]
+            connection.request(sock, {"op": "set"}, [b"x"], timeout=5)
+        assert connection.request(sock, {"op": "add", "key": "k", "amount": 2}, timeout=5)[0]["value"] == 2
+        dropped = connection.request(sock, {"op": "status"})[0]["dropped"]
         assert dropped["malformed"] >= 4 and dropped["version"] == 1 and dropped["oversized"] == 1
         raw = socket.create_connection(("127.0.0.1", srv.port), timeout=5)  # not even ZMTP
         raw.sendall(os.urandom(4096))
         raw.close()
-        assert wire.request(sock, {"op": "num_keys"}, timeout=5)[0]["value"] == 1
+        assert connection.request(sock, {"op": "num_keys"}, timeout=5)[0]["value"] == 1
         sock.close()
     finally:
         ctx.destroy(linger=0)
@@ -292,9 +292,9 @@ def test_server_notices_missing_heartbeats(server):
         sock.send_multipart(wire.pack({"op": "rendezvous", "rank": 1, "world_size": 2, "addr": "x", "id": 0}))
         sock.send_multipart(wire.pack({"op": "heartbeat", "rank": 1, "seq": 0}))
         with pytest.raises(ValueError, match="never registered"):  # heartbeats cannot invent ranks
-            wire.request(sock, {"op": "heartbeat", "rank": 7})
+            connection.request(sock, {"op": "heartbeat", "rank": 7})
         time.sleep(1.0)  # heartbeat_timeout=0.5
-        assert wire.request(sock, {"op": "status"})[0]["dead"] == [1]
+        assert connection.request(sock, {"op": "status"})[0]["dead"] == [1]
         sock.close()
     finally:
         ctx.destroy(linger=0)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import zmq
 
+from distgrad.distributed import connection
 from distgrad.launcher import wire
 
 LAUNCH = [sys.executable, "-m", "distgrad.launcher.cli"]
@@ -88,14 +89,14 @@ def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(ps_jo
 
     def fuzz() -> None:
         rng = np.random.default_rng(42)
-        admin = wire.connect(ctx, zmq.DEALER, f"tcp://127.0.0.1:{port}", secret, False, timeout=20)
+        admin = connection.connect(ctx, zmq.DEALER, f"tcp://127.0.0.1:{port}", secret, False, timeout=20)
         status = {}
         while not stop.is_set() and not status.get("peers"):
-            status = wire.request(admin, {"op": "status"}, timeout=5)[0]
+            status = connection.request(admin, {"op": "status"}, timeout=5)[0]
             time.sleep(0.05)
         shards = status.get("ps") or [f"tcp://127.0.0.1:{port}"]
         inboxes = [peer[1] for peer in status.get("peers") or []]
-        socks = [wire.connect(ctx, zmq.DEALER, a, secret, False, timeout=20) for a in shards]
+        socks = [connection.connect(ctx, zmq.DEALER, a, secret, False, timeout=20) for a in shards]
         intruders: list[zmq.Socket] = []
         while not stop.is_set():
             for sock in socks:  # authenticated: the messages themselves must be rejected
@@ -116,7 +117,7 @@ def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(ps_jo
             sent[0] += len(socks)
             if sent[0] % 200 < len(socks):
                 try:
-                    dropped.update(wire.request(admin, {"op": "status"}, timeout=5)[0]["dropped"])
+                    dropped.update(connection.request(admin, {"op": "status"}, timeout=5)[0]["dropped"])
                 except TimeoutError:  # the run ended and took its server with it
                     break
             time.sleep(0.002)
