@@ -73,6 +73,16 @@ def test_tensor_dataset_indexes_every_tensor_along_dim_0():
     assert a.tolist() == [2.0, 3.0] and b.item() == 8
 
 
+def test_dataloader_batches_device_tensors_where_they_are(device):
+    x = distgrad.arange(10, device=device).float()
+    ds = StackDataset(TensorDataset(x, x * 2), x)
+    batches = list(DataLoader(ds, batch_size=4))
+    assert all(str(t.device) == device for (pair, single) in batches for t in (*pair, single))
+    assert [[t.tolist() for t in (*pair, single)] for pair, single in batches] == [
+        [[0, 1, 2, 3], [0, 2, 4, 6], [0, 1, 2, 3]], [[4, 5, 6, 7], [8, 10, 12, 14], [4, 5, 6, 7]],
+        [[8, 9], [16, 18], [8, 9]]]
+
+
 def test_tensor_dataset_size_mismatch_raises():
     with pytest.raises(AssertionError, match="Size mismatch between tensors"):
         TensorDataset(distgrad.from_numpy(np.zeros(3)), distgrad.from_numpy(np.zeros(4)))

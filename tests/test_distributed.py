@@ -33,7 +33,6 @@ def launch(tmp_path: Path, body: str, nproc: int, *options: str, env: dict | Non
 
 COLLECTIVES = """
     import hashlib, numpy as np
-    import distgrad
     import distgrad.distributed as dist
     from distgrad.distributed import ReduceOp
     dist.init_process_group("zmq", timeout=30)
@@ -68,31 +67,6 @@ COLLECTIVES = """
     out = np.zeros(4)
     dist.reduce_scatter(out, [np.full(4, 10.0 * r + p) for p in range(n)])
     assert (out == sum(10.0 * q + r for q in range(n))).all()
-    t = distgrad.ones(3, 4) * (r + 1)  # distgrad tensors, contiguous and strided
-    dist.all_reduce(t, ReduceOp.AVG)
-    assert t.tolist() == [[(n + 1) / 2] * 4] * 3
-    tt = distgrad.zeros(4, 3).t()
-    if r == 0:
-        tt.fill_(7.0)
-    dist.broadcast(tt, src=0)
-    assert tt.tolist() == [[7.0] * 4] * 3
-    parts = [distgrad.zeros(2) for _ in range(n)]
-    dist.all_gather(parts, distgrad.full((2,), float(r)))
-    assert [p.tolist() for p in parts] == [[float(p)] * 2 for p in range(n)]
-    # Collectives write tensors in place: autograd must see it (version counter), own memory or copied back.
-    assert t._version == 1 and tt._version == 1 and all(p._version == 1 for p in parts)  # rank 0: fill_, others: broadcast
-    red_t = distgrad.ones(2); dist.reduce(red_t, dst=0); assert red_t._version == (1 if r == 0 else 0)
-    w = distgrad.ones(3, requires_grad=True)
-    saved = w * 2
-    loss = (saved * saved).sum()  # MulBackward0 saves `saved`
-    dist.all_reduce(saved)
-    try:
-        loss.backward()
-        raise AssertionError("backward used a tensor that all_reduce overwrote")
-    except RuntimeError as e:
-        assert "modified by an inplace operation" in str(e), e
-    dist.all_reduce(w)  # a leaf that requires grad may be reduced, as in PyTorch
-    assert w.tolist() == [float(n)] * 3 and w._version == 1
     gathered = [None] * n
     dist.all_gather_object(gathered, digests)
     assert all(g == digests for g in gathered), "results differ between ranks"
@@ -118,6 +92,48 @@ def test_collectives_match_numpy_and_are_bit_identical(tmp_path, nproc):
                                                   "DISTGRAD_SEGMENT_BYTES": "4096"})
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("PASS") == nproc
+
+
+TENSOR_COLLECTIVES = """
+    import distgrad
+    import distgrad.distributed as dist
+    from distgrad.distributed import ReduceOp
+    dist.init_process_group("zmq", timeout=30)
+    r, n = dist.get_rank(), dist.get_world_size()
+    t = distgrad.ones(3, 4, device=DEVICE) * (r + 1)  # contiguous and strided
+    dist.all_reduce(t, ReduceOp.AVG)
+    assert str(t.device) == DEVICE and t.tolist() == [[(n + 1) / 2] * 4] * 3
+    tt = distgrad.zeros(4, 3, device=DEVICE).t()
+    if r == 0:
+        tt.fill_(7.0)
+    dist.broadcast(tt, src=0)
+    assert tt.tolist() == [[7.0] * 4] * 3
+    parts = [distgrad.zeros(2, device=DEVICE) for _ in range(n)]
+    dist.all_gather(parts, distgrad.full((2,), float(r), device=DEVICE))
+    assert [p.tolist() for p in parts] == [[float(p)] * 2 for p in range(n)]
+    # Collectives write tensors in place, and autograd must see it: the version counter moves (rank 0's tt: fill_).
+    assert t._version == 1 and tt._version == 1 and all(p._version == 1 for p in parts)
+    red = distgrad.ones(2, device=DEVICE); dist.reduce(red, dst=0); assert red._version == (1 if r == 0 else 0)
+    w = distgrad.ones(3, device=DEVICE, requires_grad=True)
+    saved = w * 2
+    loss = (saved * saved).sum()  # MulBackward0 saves `saved`
+    dist.all_reduce(saved)
+    try:
+        loss.backward()
+        raise AssertionError("backward used a tensor that all_reduce overwrote")
+    except RuntimeError as e:
+        assert "modified by an inplace operation" in str(e), e
+    dist.all_reduce(w)  # a leaf that requires grad may be reduced, as in PyTorch
+    assert w.tolist() == [float(n)] * 3 and w._version == 1
+    dist.destroy_process_group()
+    print("PASS")
+"""
+
+
+def test_collectives_write_tensors_in_place_and_move_their_version(tmp_path, device):
+    r = launch(tmp_path, TENSOR_COLLECTIVES.replace("DEVICE", repr(device)), 2)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("PASS") == 2
 
 
 def test_mismatched_collectives_fail_fast_naming_the_rank(tmp_path):
