@@ -144,8 +144,8 @@ def main() -> None:
         print(f"{'+CURVE':>9} {2:>5} {row['mb']:>4} {row['algo']:>9} {row['ms']:>8.1f} {row['busbw']:>8.2f}")
     if not args.skip_ddp:
         print("DDP, MLP 64-512-512-10, batch 64 per rank, SGD")
-        for system in systems:
-            for n in (1, 2, 4):
+        for n in (1, 2, 4):  # interleaved, so that both systems see the same machine load
+            for system in systems:
                 try:
                     rows = run(f"{system}-ddp", n, max(args.reps, 20), torch_python)
                     print(f"{system:>9} {n:>5} ranks {rows[0]['samples_per_s']:>10.0f} samples/s")

@@ -148,10 +148,13 @@ def _host(tensor: Any) -> tuple[np.ndarray, Callable[[], None] | None]:
     that saved its old value raises instead of computing a wrong gradient; when the array is the tensor's own memory
     (cpu, contiguous) the collective already wrote it and only the counter moves, as after any in-place op."""
     if isinstance(tensor, np.ndarray):
-        flat = tensor.reshape(-1) if tensor.flags.c_contiguous else np.ascontiguousarray(tensor).reshape(-1)
-        if np.shares_memory(flat, tensor):
-            return flat, None
-        return flat, lambda: tensor.__setitem__(Ellipsis, flat.reshape(tensor.shape))
+        if tensor.flags.c_contiguous:
+            return tensor.reshape(-1), None
+        copy = np.ascontiguousarray(tensor).reshape(-1)
+
+        def copy_back() -> None:
+            tensor[...] = copy.reshape(tensor.shape)
+        return copy, copy_back
     arr = tensor.detach().cpu().numpy()  # the tensor's own memory on cpu, a copy from any other device
     own = tensor.device.type == "cpu" and arr.flags.c_contiguous
     flat = arr.reshape(-1) if own else np.ascontiguousarray(arr).reshape(-1)

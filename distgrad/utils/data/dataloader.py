@@ -427,8 +427,9 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
                     self._shutdown()
                 raise StopIteration
             if len(self._task_info[self._rcvd_idx]) == 2:
+                worker_id, data = self._task_info.pop(self._rcvd_idx)
                 self._rcvd_idx += 1
-                return self._process_data(*self._task_info.pop(self._rcvd_idx - 1))
+                return self._process_data(worker_id, data)
             idx, data = self._pool.get()
             self._tasks_outstanding -= 1
             if isinstance(data, _IterableDatasetStopIteration):
@@ -439,7 +440,8 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
             elif idx != self._rcvd_idx and self._in_order:
                 self._task_info[idx] += (data,)
             else:
-                self._rcvd_idx += idx == self._rcvd_idx
+                if idx == self._rcvd_idx:
+                    self._rcvd_idx += 1
                 return self._process_data(self._task_info.pop(idx)[0], data)
 
     def _process_data(self, worker_id: int, data: Any) -> Any:
