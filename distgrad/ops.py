@@ -8,7 +8,7 @@ import math
 from distgrad import prims as P
 from distgrad import views as V
 from distgrad.backends.base import View, int64
-from distgrad.function import Function
+from distgrad.function import Function, ViewFunction
 
 
 def _c(like: View, value: float) -> View:
@@ -483,7 +483,7 @@ class Dot(Function):
 
 # ------------------------------------------------------------------------------------------- views (metadata only)
 
-class Reshape(Function):
+class Reshape(ViewFunction):
     grad_fn_name = "ViewBackward0"
 
     @staticmethod
@@ -504,7 +504,7 @@ class Squeeze(Reshape):
     grad_fn_name = "SqueezeBackward0"
 
 
-class Permute(Function):
+class Permute(ViewFunction):
     @staticmethod
     def forward(ctx, x: View, dims: tuple[int, ...]) -> View:
         ctx.dims = dims
@@ -526,7 +526,7 @@ class T(Permute):
     grad_fn_name = "TBackward0"
 
 
-class Expand(Function):
+class Expand(ViewFunction):
     @staticmethod
     def forward(ctx, x: View, shape: tuple[int, ...]) -> View:
         ctx.shape = x.shape
@@ -537,7 +537,7 @@ class Expand(Function):
         return P.sum_to(g, ctx.shape)
 
 
-class Window(Function):
+class Window(ViewFunction):
     """A view made by a layout function f(View) -> View (basic indexing, diagonal, unfold). The backward writes the
     gradient into f(zeros): a copy when windows do not overlap, a scatter-add through an index map when they do."""
     grad_fn_name = "AsStridedBackward0"
@@ -555,10 +555,59 @@ class Window(Function):
             P.copy(g, out=ctx.layout(zeros))
             return zeros
         n = zeros.numel
-        index = _contiguous(ctx.layout(V.reshape(P.arange(n, ctx.backend), ctx.shape)))
-        flat = V.reshape(zeros, (n,))
-        P.scatter("add", flat, 0, V.reshape(index, (index.numel,)), V.reshape(_contiguous(g), (g.numel,)))
+        _scatter_add(V.reshape(zeros, (n,)), ctx.layout(V.reshape(P.arange(n, ctx.backend), ctx.shape)), g)
         return zeros
+
+
+def _scatter_add(flat: View, index: View, g: View) -> None:
+    """flat[index] += g, duplicate positions accumulating (index and g have one shape)."""
+    P.scatter("add", flat, 0, _reshape(_contiguous(index), (index.numel,)), _reshape(_contiguous(g), (g.numel,)))
+
+
+def _same_layout(like: View, storage) -> View:
+    """like's shape, strides and offset over another storage."""
+    return View(storage, like.shape, like.strides, like.offset)
+
+
+class AsStrided(Function):
+    """The view `view` (a window onto base's storage) taken from base: how a view's grad_fn is regenerated after an
+    in-place write (NOTE [ Views and in-place ]). The backward adds the gradient into a buffer laid out like base's
+    storage, so any base and view geometry (overlapping too) works."""
+
+    @staticmethod
+    def forward(ctx, base: View, view: View) -> View:
+        ctx.base, ctx.view = base, view
+        return _same_layout(view, base.storage)
+
+    @staticmethod
+    def backward(ctx, g: View):
+        size, backend = ctx.base.storage.size, g.storage.backend
+        flat = P.full((size,), 0, g.storage.dtype, backend)
+        _scatter_add(flat, _same_layout(ctx.view, P.arange(size, backend).storage), g)
+        return _same_layout(ctx.base, flat.storage)
+
+
+class CopySlices(Function):
+    """Writes result into base's window `view` (an in-place op on a view) and becomes base's grad_fn: the gradient
+    outside the window goes to base's old history, the window's to result's (PyTorch's CopySlices)."""
+    grad_fn_name = "CopySlices"
+
+    @staticmethod
+    def forward(ctx, base: View, result: View, view: View) -> View:
+        ctx.base, ctx.view, ctx.dtype = base, view, result.storage.dtype
+        P.copy(result, out=view)
+        return base
+
+    @staticmethod
+    def backward(ctx, g: View):
+        buf = P.alloc((ctx.base.storage.size,), g.storage.dtype, g.storage.backend).storage
+        g_base = P.copy(g, out=_same_layout(ctx.base, buf))
+        window = _same_layout(ctx.view, buf)
+        g_result = P.copy(window, dtype=ctx.dtype) if ctx.needs_input_grad[1] else None
+        if not ctx.needs_input_grad[0]:
+            return None, g_result
+        P.fill(window, 0)
+        return g_base, g_result
 
 
 class Slice(Window):

@@ -7,12 +7,12 @@ import math
 import weakref
 from typing import Any, Callable, Iterator
 
-from distgrad import function, ops
+from distgrad import function, inplace, ops
 from distgrad import prims as P
 from distgrad import views as V
 from distgrad.backends.base import DType, View, bool_, contiguous_strides, int64
 from distgrad.device import as_device, backend_for
-from distgrad.dtypes import BY_NAME, LEGACY, get_default_dtype, promote_types, result_type
+from distgrad.dtypes import BY_NAME, LEGACY, get_default_dtype, result_type
 from distgrad.function import AccumulateGrad, is_grad_enabled
 from distgrad.size import Size
 
@@ -85,8 +85,11 @@ class Tensor:
     __array_priority__ = 1000      # ndarray op Tensor defers to Tensor's reflected operator
     _requires_grad = False
     grad: Tensor | None = None
-    grad_fn: Any = None
+    _grad_fn: Any = None
     _accumulator: AccumulateGrad | None = None
+    _base: Tensor | None = None      # a view's base, whose memory it shares (NOTE [ Views and in-place ])
+    _attr_version = 0                # the storage version when a view's grad_fn was set
+    _view_no_grad = False            # a view made under no_grad
 
     # ---------------------------------------------------------------------------------------------- construction
 
@@ -172,8 +175,18 @@ class Tensor:
         return False
 
     @property
+    def grad_fn(self) -> Any:
+        """The graph node that made this tensor (None for leaves)."""
+        if self._base is not None and self._attr_version != self._view.storage.version:
+            return inplace.view_grad_fn(self)
+        return self._grad_fn
+
+    @property
     def is_leaf(self) -> bool:
         return self.grad_fn is None
+
+    def _is_view(self) -> bool:
+        return self._base is not None
 
     @property
     def _version(self) -> int:
@@ -182,7 +195,7 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
-        return self._requires_grad
+        return self._requires_grad or (self._base is not None and self._base._requires_grad)
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
@@ -226,7 +239,7 @@ class Tensor:
         return Tensor._make(self._view)
 
     def detach_(self) -> Tensor:
-        self.grad_fn = None
+        self._grad_fn = None
         self._requires_grad = False
         return self
 
@@ -1199,7 +1212,7 @@ class Tensor:
         return self._set_layout(self.transpose(dim0, dim1))
 
     def _set_layout(self, other: Tensor) -> Tensor:
-        self._view, self.grad_fn = other._view, other.grad_fn if self.grad_fn is not None else None
+        self._view, self._grad_fn = other._view, other.grad_fn if self.grad_fn is not None else None
         return self
 
     def movedim(self, source: int, destination: int) -> Tensor:
@@ -1362,25 +1375,11 @@ class Tensor:
 
     def _write(self, result: Tensor) -> Tensor:
         """Make result this tensor's new value in place (the slow, general path; autograd rebases onto it)."""
-        if self._requires_grad and self.grad_fn is None and is_grad_enabled():
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-        if result._view.shape != self._view.shape:
-            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
-                               f"{list(result.shape)}")
-        if result.dtype is not self.dtype and promote_types(result.dtype, self.dtype) is not self.dtype:
-            if not (result.dtype.is_floating_point and self.dtype.is_floating_point):
-                raise RuntimeError(f"result type {result.dtype.legacy_name.replace('Tensor', '')} can't be cast to "
-                                   f"the desired output type {self.dtype.legacy_name.replace('Tensor', '')}")
-        P.copy(result._view, out=self._view)
-        self._view.storage.version += 1
-        if result.grad_fn is not None and is_grad_enabled():
-            self.grad_fn = result.grad_fn
-            self._requires_grad = True
-        return self
+        return inplace.write(self, result)
 
     def _inplace_binary(self, op: str, other: Any, fallback: Callable[[], Tensor]) -> Tensor:
         """self = self (op) other, straight into self's memory when nothing needs recording."""
-        if is_grad_enabled() and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
+        if is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
             return self._write(fallback())
         a, b = self._broadcast(other)
         if a is not self or a._view.shape != self._view.shape or b.dtype is not self.dtype:
@@ -1425,8 +1424,8 @@ class Tensor:
         if src.device != self.device:
             src = src.to(self.device)
         src = src.expand(self.shape) if src.shape != self.shape else src
-        if is_grad_enabled() and (src._requires_grad or self._requires_grad):
-            return self._write(src.to(self.dtype) + 0 if src.dtype is self.dtype else src.to(self.dtype))
+        if is_grad_enabled() and (src._requires_grad or self.requires_grad):
+            return self._write(src.to(self.dtype))
         P.copy(src._view, out=self._view)
         self._view.storage.version += 1
         return self
@@ -1434,8 +1433,8 @@ class Tensor:
     def fill_(self, value: Any) -> Tensor:
         if isinstance(value, Tensor):
             value = value.item()
-        if is_grad_enabled() and self._requires_grad:
-            return self._write(self.new_full(self.shape, value) + self * 0)
+        if is_grad_enabled() and self.requires_grad:
+            return self._write(self.new_full(self.shape, value))
         P.fill(self._view, value)
         self._view.storage.version += 1
         return self

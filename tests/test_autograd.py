@@ -233,8 +233,6 @@ def test_inplace_on_leaf_requiring_grad_raises(device):
     assert x.tolist() == [2, 3]
 
 
-@pytest.mark.xfail(strict=True, reason="tensors do not track their base: an in-place op on a view of a leaf is not "
-                                        "refused")
 def test_inplace_on_view_of_leaf_raises(device):
     x = _leaf([1.0, 2.0], device)
     with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad is being used in an in-place "
@@ -242,8 +240,6 @@ def test_inplace_on_view_of_leaf_raises(device):
         x[0].fill_(1)
 
 
-@pytest.mark.xfail(strict=True, reason="an in-place op on a view of a non-leaf does not rebase the base's grad_fn "
-                                        "(PyTorch's CopySlices), so the base's gradient is silently wrong")
 def test_inplace_on_view_of_nonleaf_rebases_base(device):
     x = _leaf([1.0, 2.0, 3.0], device)
     y = x * 2

@@ -19,7 +19,6 @@ class Parameter(Tensor):
         p._view = data._view
         p._requires_grad = False
         p.grad = None
-        p.grad_fn = None
         p._accumulator = None
         p.requires_grad = requires_grad
         return p
