@@ -11,6 +11,7 @@ from distgrad import function, inplace, ops
 from distgrad import prims as P
 from distgrad import views as V
 from distgrad.backends.base import DType, View, bool_, contiguous_strides, int64
+from distgrad.bitwise import BitwiseOps
 from distgrad.device import as_device, backend_for
 from distgrad.dtypes import BY_NAME, LEGACY, get_default_dtype, result_type
 from distgrad.function import AccumulateGrad, is_grad_enabled
@@ -76,7 +77,7 @@ def _same_device(a: View, b: View) -> None:
                            f"{a.storage.device} and {b.storage.device}!")
 
 
-class Tensor:
+class Tensor(BitwiseOps):
     """A multi-dimensional array on a device, with autograd (PyTorch's torch.Tensor)."""
 
     # Only _view is a slot; the autograd fields default to these class attributes, so making a tensor on the hot
@@ -556,22 +557,6 @@ class Tensor:
 
     def __abs__(self) -> Tensor:
         return self.abs()
-
-    def __invert__(self) -> Tensor:
-        if self.dtype.is_floating_point:
-            raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{self.dtype.legacy_name[:-6]}'")
-        if self.dtype is not bool_:       # two's complement: ~x == -x - 1 (wraps for uint8 as well)
-            return -self - 1
-        return self.logical_not()
-
-    def __and__(self, other: Any) -> Tensor:
-        return self.logical_and(other)
-
-    def __or__(self, other: Any) -> Tensor:
-        return self.logical_or(other)
-
-    def __xor__(self, other: Any) -> Tensor:
-        return self.logical_xor(other)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare("eq", other)
