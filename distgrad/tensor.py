@@ -626,7 +626,7 @@ class Tensor(BitwiseOps):
         a, b = self._broadcast(exponent)
         if not a.dtype.is_floating_point and isinstance(exponent, (int, float)) and exponent < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
-        return ops.Pow.apply(a, b)
+        return (ops.PowTensor if isinstance(exponent, Tensor) else ops.Pow).apply(a, b)
 
     def maximum(self, other: Tensor) -> Tensor:
         return ops.Maximum.apply(*self._broadcast(other))
@@ -786,9 +786,14 @@ class Tensor(BitwiseOps):
         if isinstance(value, Tensor) and value.ndim:
             raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                                f"{value.ndim} dimension(s).")
-        from distgrad.joining import where
-        value = value.to(self.dtype) if isinstance(value, Tensor) else value
-        return where(mask, value, self).to(self.dtype)
+        _same_device(mask._view, self._view)
+        shape = broadcast_shapes(self._view.shape, mask._view.shape)
+        fn = ops.MaskedFillTensor if isinstance(value, Tensor) else ops.MaskedFill
+        if isinstance(value, Tensor):
+            value = value.to(self.dtype).expand(shape)
+        else:
+            value = Tensor._make(V.expand(P.scalar(value, self.dtype, self._view.storage.backend), shape))
+        return fn.apply(mask.expand(shape), value, self.expand(shape))
 
     def softmax(self, dim: int, dtype: DType | None = None) -> Tensor:
         x = self._floating() if dtype is None else self.to(dtype)
@@ -849,15 +854,16 @@ class Tensor(BitwiseOps):
             return self.maximum(dim) if name == "max" else self.minimum(dim)
         if dim is None:
             self._check_nonempty(name, (), True)
-            return self.amax() if name == "max" else self.amin()
+            fn = ops.MaxAll if name == "max" else ops.MinAll
+            return fn.apply(self, axes=tuple(range(self.ndim)), keepdim=False) if self.ndim else self.clone()
         d = _dim(dim, self.ndim)
         if not self.ndim:
             return getattr(return_types, name)((self.clone(), self.new_zeros((), dtype=int64)))
         self._check_nonempty(name, (d,))
         index = Tensor._make(P.arg_reduce("arg" + name, self._view, d, keepdim=True))
-        values = ops.Gather.apply(self, index, dim=d)
+        values = (ops.MaxDim if name == "max" else ops.MinDim).apply(self, index, dim=d, keepdim=keepdim)
         if not keepdim:
-            values, index = values.squeeze(d), index.squeeze(d)
+            index = index.squeeze(d)
         return getattr(return_types, name)((values, index))
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
@@ -928,24 +934,19 @@ class Tensor(BitwiseOps):
         if correction is None:
             correction = 0 if unbiased is False else 1
         x = self._floating()
-        dims = _dims(dim, x.ndim)
-        n = _numel(tuple(x._view.shape[d] for d in dims))
-        centered = x - x.mean(dims, keepdim=True)
-        return (centered * centered).sum(dims, keepdim) / max(0, n - correction)
+        return ops.Var.apply(x, axes=_dims(dim, x.ndim), correction=correction, keepdim=keepdim)
 
     def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: int | None = None) -> Tensor:
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+        if correction is None:
+            correction = 0 if unbiased is False else 1
+        x = self._floating()
+        return ops.Std.apply(x, axes=_dims(dim, x.ndim), correction=correction, keepdim=keepdim)
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
         x = self._floating()
         dims = _dims(dim, x.ndim)
-        if not dims:
-            return x.clone()
-        m = x.detach().amax(dims, keepdim=True)
-        m = m.masked_fill(m.isinf(), 0)
-        out = (x - m).exp().sum(dims, keepdim=True).log() + m
-        return out if keepdim else out.squeeze(dims)
+        return ops.Logsumexp.apply(x, axes=dims, keepdim=keepdim) if dims else x.clone()
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         b = self if self.dtype is bool_ else self != 0

@@ -173,13 +173,13 @@ def test_grad_fn_names(fn, name, device):
     assert fn(x).grad_fn.name() == name
 
 
-@pytest.mark.xfail(strict=True, reason="these ops are composites or shared Functions, so their grad_fn names differ "
-                                       "from PyTorch's (MaxBackward1 vs AmaxBackward0, StdBackward0 vs SqrtBackward0...)")
 @pytest.mark.parametrize("fn, name", [
     (lambda x: x ** x, "PowBackward1"), (lambda x: x.max(), "MaxBackward1"), (lambda x: x.max(0)[0], "MaxBackward0"),
     (lambda x: dg.stack([x, x]), "StackBackward0"), (lambda x: x.var(), "VarBackward0"),
     (lambda x: x.std(), "StdBackward0"), (lambda x: x.masked_fill(x > 0, 0.0), "MaskedFillBackward0"),
-    (lambda x: x.logsumexp(0), "LogsumexpBackward0")])
+    (lambda x: x.logsumexp(0), "LogsumexpBackward0"), (lambda x: x.min(), "MinBackward1"),
+    (lambda x: x.min(1).values, "MinBackward0"), (lambda x: x.pow(x[0, 0]), "PowBackward1"),
+    (lambda x: x.masked_fill(x > 0, x[0, 0]), "MaskedFillBackward1")])
 def test_grad_fn_names_of_composites(fn, name, device):
     x = dg.ones(2, 2, device=device, requires_grad=True)
     assert type(fn(x).grad_fn).__name__ == name
