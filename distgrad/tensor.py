@@ -1395,6 +1395,16 @@ class Tensor(BitwiseOps):
     def pow_(self, exponent: Any) -> Tensor:
         return self._write(self.pow(exponent))
 
+    def floor_divide_(self, other: Any) -> Tensor:
+        return self._write(self.floor_divide(other))
+
+    def remainder_(self, other: Any) -> Tensor:
+        return self._write(self.remainder(other))
+
+    # x op= y acts in place (same object, version bump), as PyTorch's Tensor does
+    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
+    __ifloordiv__, __imod__, __ipow__ = floor_divide_, remainder_, pow_
+
     def addcmul_(self, t1: Tensor, t2: Tensor, *, value: float = 1) -> Tensor:
         return self.add_(t1 * t2 * value if value != 1 else t1 * t2)
 

@@ -1,5 +1,6 @@
 """Elementwise ops, comparisons, reductions, linear algebra, in-place ops, out=, and Python protocol methods."""
 import math
+import operator
 
 import numpy as np
 import pytest
@@ -541,3 +542,49 @@ def test_errors_are_never_raw_numpy(device):
             case()
         tb = info.traceback
         assert not any("numpy" in str(entry.path) for entry in tb), f"case {i}: {info.value!r} came from numpy"
+
+
+def test_python_inplace_operators_act_in_place(device):
+    i = dg.tensor([7, -7, 5], device=device)
+    same = i
+    i //= 2
+    assert i is same and i.tolist() == [3, -4, 2] and i._version == 1
+    i %= 3
+    assert i is same and i.tolist() == [0, 2, 2] and i._version == 2
+    i **= 2
+    i += 1
+    i -= 2
+    i *= 3
+    assert i is same and i.tolist() == [-3, 9, 9] and i._version == 6
+    f = dg.tensor([4.0, 9.0], device=device)
+    same = f
+    f **= 0.5
+    f /= 2
+    f %= 1.25
+    assert f is same and f.tolist() == [1.0, 0.25] and f._version == 3
+    for op in (operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv, operator.imod,
+               operator.ipow):
+        k = dg.tensor([1, 2], device=device)
+        with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+            op(k, 1.5)
+    with pytest.raises(RuntimeError, match="Integers to negative integer powers are not allowed."):
+        k **= -1
+
+
+def test_python_inplace_operators_under_autograd(device):
+    x = dg.tensor([1.0, 2.0], device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation."):
+        x += 1
+    y = x * 2
+    same = y
+    y *= x                                     # the overwritten y is kept for x's gradient: d(2x * x) = 4x
+    y += 1
+    y /= 2
+    assert y is same and type(y.grad_fn).__name__ == "DivBackward0"
+    y.sum().backward()
+    assert x.grad.tolist() == [2.0, 4.0]
+    x.grad = None
+    z = x * 1
+    z[0] += 10                                 # getitem view += then setitem, as Python runs it
+    (z * z).sum().backward()
+    assert z.tolist() == [11.0, 2.0] and x.grad.tolist() == [22.0, 4.0]
