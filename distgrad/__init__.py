@@ -15,8 +15,8 @@ from distgrad.dtypes import (bool, double, float, float16, float32, float64, get
                              int16, int32, int64, long, promote_types, set_default_dtype, short, uint8)
 from distgrad.function import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from distgrad.joining import broadcast_tensors, cat, concat, concatenate, hstack, stack, vstack, where
-from distgrad.random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed,
-                             set_rng_state)
+from distgrad.random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, multinomial,
+                             seed, set_rng_state)
 from distgrad._tensor_str import get_printoptions, set_printoptions
 from distgrad.size import Size
 from distgrad.tensor import Tensor, broadcast_shapes

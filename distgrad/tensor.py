@@ -1501,6 +1501,10 @@ class Tensor(BitwiseOps):
         from distgrad.random import fill_random
         return fill_random(self, "normal", mean, std, generator)
 
+    def multinomial(self, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
+        from distgrad.random import multinomial
+        return multinomial(self, num_samples, replacement, generator=generator)
+
     def bernoulli_(self, p: float = 0.5, *, generator: Any = None) -> Tensor:
         noise = self.new_empty(self.shape, dtype=get_default_dtype()).uniform_(generator=generator)
         return self._write((noise < p).to(self.dtype))
