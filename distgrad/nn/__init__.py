@@ -15,7 +15,7 @@ from distgrad.nn.activation import (
                                     Threshold,
 )
 from distgrad.nn.container import ModuleDict, ModuleList, Sequential
-from distgrad.nn.conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d
+from distgrad.nn.conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, MaxUnpool2d
 from distgrad.nn.linear import Dropout, Embedding, Flatten, Identity, Linear, Unflatten
 from distgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
 from distgrad.nn.module import Module
@@ -46,6 +46,7 @@ __all__ = [
                                     "LogSoftmax",
                                     "MSELoss",
                                     "MaxPool2d",
+                                    "MaxUnpool2d",
                                     "Module",
                                     "ModuleDict",
                                     "ModuleList",

@@ -313,50 +313,121 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     return conv2d(x, w.flip(2, 3), bias, 1, 0, (dh, dw), groups)
 
 
+def _check_pool_padding(kernel: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int]) -> None:
+    for k, p, d in zip(kernel, padding, dilation):
+        if p > (d * (k - 1) + 1) // 2:
+            raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={p}, "
+                               f"kernel_size={k} and dilation={d}")
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise RuntimeError("pad should be smaller than or equal to half of kernel size, but got "
+                           f"padW = {padding[1]}, padH = {padding[0]}, kW = {kernel[1]}, kH = {kernel[0]}")
+
+
 def _pool_windows(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
-                  fill: float) -> Tensor:
+                  fill: float, overhang_fill: float | None = None) -> Tensor:
+    """(..., OH, OW, kh, kw) windows over the last two dims; padding takes fill, and the windows ceil_mode adds past
+    the padded input take overhang_fill (fill when None)."""
     (kh, kw), (ph, pw), (dh, dw) = _pair(kernel_size), _pair(padding), _pair(dilation)
     sh, sw = _pair(stride if stride is not None and stride != [] else kernel_size)
-    if ph > kh // 2 or pw > kw // 2:
-        raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={ph}, "
-                           f"kernel_size={kh} and dilation={dh}")
-    extra = []
-    for n, k, s, p, d in ((input.shape[-1], kw, sw, pw, dw), (input.shape[-2], kh, sh, ph, dh)):
-        span = n + 2 * p - d * (k - 1) - 1
-        out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    _check_pool_padding((kh, kw), (ph, pw), (dh, dw))
+    sizes, extra = [], []
+    for n, k, s, p, d in ((input.shape[-2], kh, sh, ph, dh), (input.shape[-1], kw, sw, pw, dw)):
+        out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
         if ceil_mode and (out - 1) * s >= n + p:       # the last window must start inside the input or left padding
             out -= 1
+        sizes.append(out)
         extra.append(max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p)))
-    x = pad(input, [pw, pw + extra[0], ph, ph + extra[1]], value=fill) if ph or pw or any(extra) else input
+    if min(sizes) < 1:
+        c = "x".join(map(str, input.shape[-3:-2]))
+        raise RuntimeError(f"Given input size: ({c + 'x' if c else ''}{input.shape[-2]}x{input.shape[-1]}). "
+                           f"Calculated output size: ({c + 'x' if c else ''}{sizes[0]}x{sizes[1]}). "
+                           "Output size is too small")
+    x = pad(input, [pw, pw, ph, ph], value=fill) if ph or pw else input
+    if any(extra):
+        x = pad(x, [0, extra[1], 0, extra[0]], value=fill if overhang_fill is None else overhang_fill)
     h = x.ndim - 2     # unfold appends a dim, so the width dim is named from the front
     win = x.unfold(h, dh * (kh - 1) + 1, sh).unfold(h + 1, dw * (kw - 1) + 1, sw)
     return win[..., ::dh, ::dw] if dh > 1 or dw > 1 else win
 
 
-def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
-    """Maximum over each window.
+class MaxPool2DWithIndices(_Op):
+    """The input elements at the given flat per-plane indices; the gradient goes to those elements only."""
 
-    Differs from PyTorch: where a window holds several equal maxima, the gradient is shared among them."""
-    if return_indices:
-        raise NotImplementedError("max_pool2d(return_indices=True) is not supported")
-    return _pool_windows(input, kernel_size, stride, padding, dilation, ceil_mode, -math.inf).amax((-2, -1))
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, indices: Tensor) -> Tensor:
+        ctx.indices, ctx.shape = indices, input.shape
+        return input.flatten(-2).gather(-1, indices.flatten(-2)).reshape(indices.shape)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        plane = zeros(*ctx.shape[:-2], ctx.shape[-2] * ctx.shape[-1], dtype=grad.dtype, device=grad.device)
+        return plane.scatter_add(-1, ctx.indices.flatten(-2), grad.flatten(-2)).reshape(ctx.shape), None
+
+
+def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Maximum over each window; with return_indices, also each maximum's flat index in its (H, W) plane (int64)."""
+    windows = _pool_windows(input, kernel_size, stride, padding, dilation, ceil_mode, -math.inf)
+    h, w = input.shape[-2:]
+    plane = arange(h * w, device=input.device).reshape(h, w)
+    # padding and ceil_mode overhang hold -inf, so the first maximum of a window is never one of them
+    where_in_plane = _pool_windows(plane, kernel_size, stride, padding, dilation, ceil_mode, -1).flatten(-2)
+    first_max = windows.flatten(-2).argmax(-1, keepdim=True)
+    indices = where_in_plane.expand(*first_max.shape[:-1], where_in_plane.shape[-1]).gather(-1, first_max).squeeze(-1)
+    out = MaxPool2DWithIndices.apply(input, indices)
+    return (out, indices) if return_indices else out
+
+
+def _unpool_output_size(input: Tensor, kernel: tuple, stride: tuple, padding: tuple, output_size: Any) -> list[int]:
+    default = [(input.shape[-2 + d] - 1) * stride[d] + kernel[d] - 2 * padding[d] for d in range(2)]
+    if output_size is None:
+        return default
+    output_size = output_size[2:] if len(output_size) == 4 else output_size
+    if len(output_size) != 2:
+        raise ValueError("output_size should be a sequence containing 2 or 4 elements, but it has a length of "
+                         f"'{len(output_size)}'")
+    for d in range(2):
+        lo, hi = default[d] - stride[d], default[d] + stride[d]
+        if not lo < output_size[d] < hi:
+            raise ValueError(f'invalid output_size "{output_size}" (dim {d} must be between {lo} and {hi})')
+    return list(output_size)
+
+
+class MaxUnpool2D(_Op):
+    """Scatter each input element to its flat index in a zero (OH, OW) plane."""
+
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, indices: Tensor, size: list[int]) -> Tensor:
+        ctx.indices, ctx.shape = indices.flatten(-2), input.shape
+        plane = zeros(*input.shape[:-2], size[0] * size[1], dtype=input.dtype, device=input.device)
+        return plane.scatter(-1, ctx.indices, input.flatten(-2)).reshape(*input.shape[:-2], *size)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        return grad.flatten(-2).gather(-1, ctx.indices).reshape(ctx.shape), None, None
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Any = None) -> Tensor:
+    """The partial inverse of max_pool2d: each value back at its index, zeros elsewhere."""
+    kernel = _pair(kernel_size)
+    size = _unpool_output_size(input, kernel, _pair(stride) if stride is not None else kernel, _pair(padding),
+                               output_size)
+    return MaxUnpool2D.apply(input, indices, size)
 
 
 def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
-    """Mean over each window."""
-    if ceil_mode:
-        raise NotImplementedError("avg_pool2d(ceil_mode=True) is not supported")
-    sums = _pool_windows(input, kernel_size, stride, padding, 1, False, 0.0).sum((-2, -1))
+    """Mean over each window; the divisor counts padding (count_include_pad) but never ceil_mode's overhang."""
+    sums = _pool_windows(input, kernel_size, stride, padding, 1, ceil_mode, 0.0).sum((-2, -1))
     if divisor_override:
         return sums / divisor_override
-    if count_include_pad or not any(_pair(padding)):
-        kh, kw = _pair(kernel_size)
+    kh, kw = _pair(kernel_size)
+    if not ceil_mode and (count_include_pad or not any(_pair(padding))):
         return sums / (kh * kw)
     counts = _pool_windows(ones(input.shape[-2:], dtype=input.dtype, device=input.device), kernel_size, stride,
-                           padding, 1, False, 0.0).sum((-2, -1))
-    return sums / counts
+                           padding, 1, ceil_mode, float(count_include_pad), overhang_fill=0.0)
+    return sums / counts.sum((-2, -1))
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
