@@ -8,16 +8,33 @@ from distgrad import autograd
 from distgrad.creation import arange, ones, tensor, zeros
 from distgrad.dtypes import int64
 from distgrad.function import no_grad
-from distgrad.joining import cat, stack, where
+from distgrad.joining import broadcast_tensors, cat, stack, where
 from distgrad.tensor import Tensor
 
 
 class _Op(autograd.Function):
     """A Function written with Tensor ops whose graph node carries PyTorch's name (`NllLossBackward0`)."""
 
+    grad_fn_name: str | None = None       # PyTorch's node name when it is not f"{cls.__name__}Backward0"
+
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        cls._Node.__name__ = cls._Node.__qualname__ = f"{cls.__name__}Backward0"
+        cls._Node.__name__ = cls._Node.__qualname__ = cls.__dict__.get("grad_fn_name") or f"{cls.__name__}Backward0"
+
+
+class _DivByCount(_Op):
+    """x / n for an element count n, as PyTorch's C++ losses divide (node DivBackward1, its div by a Scalar)."""
+
+    grad_fn_name = "DivBackward1"
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, n: int) -> Tensor:
+        ctx.n = n
+        return x / n
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        return grad / ctx.n, None
 
 
 def _pair(x: Any) -> tuple[int, int]:
@@ -232,7 +249,7 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
     return out if bias is None else out + bias
 
 
-# -------------------------------------------------------------------------------------------------- convolution, pooling
+#------------------------------------------------------------------------------------------------- convolution, pooling
 
 def _same_padding(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> list[int]:
     pads = []
@@ -462,11 +479,36 @@ def _check_same_size(input: Tensor, target: Tensor) -> None:
                          "is deprecated. Please ensure they have the same size.")
 
 
+def _mean_scale(reduction: str, n: int) -> float:
+    return 1.0 / n if reduction == "mean" else 1.0
+
+
+class MseLoss(_Op):
+    """(x - y)^2, reduced."""
+
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, target: Tensor, reduction: str) -> Tensor:
+        ctx.d, ctx.reduction = input - target, reduction
+        return _reduce(ctx.d * ctx.d, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        dx = ctx.d * grad * (2 * _mean_scale(ctx.reduction, ctx.d.numel()))
+        return dx, -dx, None
+
+
 def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
              reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
-    """Mean squared error, optionally weighted elementwise."""
-    loss = (input - target) ** 2
-    return _reduce(loss if weight is None else loss * weight, reduction)
+    """Mean squared error; with weight, sum(weight * (x - y)^2) / sum(weight) for 'mean', as PyTorch."""
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    input, target = broadcast_tensors(input, target)
+    if weight is None:
+        return MseLoss.apply(input, target, reduction)
+    if weight.shape != input.shape:
+        raise ValueError("Weights and input must have the same size.")
+    loss = (input - target) ** 2 * weight
+    return loss.sum() / weight.sum() if reduction == "mean" else _reduce(loss, reduction)
 
 
 def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
@@ -475,13 +517,30 @@ def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any
     return _reduce((input - target).abs(), reduction)
 
 
+class SmoothL1Loss(_Op):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta, for d = x - y; reduced."""
+
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, target: Tensor, reduction: str, beta: float) -> Tensor:
+        ctx.d, ctx.reduction, ctx.beta = input - target, reduction, beta
+        d = ctx.d.abs()
+        return _reduce(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        d, beta = ctx.d, ctx.beta
+        dx = where(d.abs() < beta, d / beta, d.sign()) * grad * _mean_scale(ctx.reduction, d.numel())
+        return dx, -dx, None, None
+
+
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
                    reduction: str = "mean", beta: float = 1.0) -> Tensor:
-    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta."""
-    d = (input - target).abs()
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (l1_loss when beta is 0, as PyTorch)."""
     if beta == 0:
-        return _reduce(d, reduction)
-    return _reduce(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+        return l1_loss(input, target, reduction=reduction)
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return SmoothL1Loss.apply(*broadcast_tensors(input, target), reduction, beta)
 
 
 class NllLoss(_Op):
@@ -551,8 +610,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
         if label_smoothing > 0:
             target = target * (1 - label_smoothing) + label_smoothing / c
         prod = logp * target if weight is None else logp * target * weight.reshape(wshape)
-        loss = -prod.sum(cdim)
-        return loss.sum() / (input.numel() // c) if reduction == "mean" else _reduce(loss, reduction)
+        if reduction == "none":
+            return -prod.sum(cdim)
+        total = -_reduce(prod, "sum" if reduction == "mean" else reduction)
+        return _DivByCount.apply(total, input.numel() // c) if reduction == "mean" else total
     nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
     if label_smoothing <= 0:
         return nll
