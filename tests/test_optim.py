@@ -84,18 +84,23 @@ def test_state_dict_layout_and_resume_gives_same_trajectory(device):
     np.testing.assert_allclose(w2.detach().cpu().numpy(), w.detach().cpu().numpy(), rtol=1e-6)
 
 
+def _state_devices(opt, key=None):
+    """The devices of the state tensors named key, or of all but 'step' when key is None."""
+    return {str(v.device) for s in opt.state.values() for k, v in s.items() if (k == key if key else k != "step")}
+
+
 @pytest.mark.parametrize("name, kw", [("RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.9,
                                                  "weight_decay": 0.1}), ("Adagrad", {"lr": 0.1})])
 def test_state_lives_on_the_parameter_device_and_resumes_from_a_cpu_checkpoint(name, kw, device, tmp_path):
     w, b, opt = _run(name, kw, device, steps=3)
-    assert {str(v.device) for s in opt.state.values() for v in s.values()} == {str(w.device)}
+    assert _state_devices(opt) == {str(w.device)} and _state_devices(opt, "step") == {"cpu"}    # as PyTorch
     dg.save({"w": w.detach(), "b": b.detach(), "opt": opt.state_dict()}, tmp_path / "ck.pt")
     ck = dg.load(tmp_path / "ck.pt", map_location="cpu")
     assert {str(v.device) for s in ck["opt"]["state"].values() for v in s.values()} == {"cpu"}
     w2, b2 = Parameter(ck["w"].to(device)), Parameter(ck["b"].to(device))
     opt2 = getattr(optim, name)([w2, b2], **kw)
     opt2.load_state_dict(ck["opt"])
-    assert {str(v.device) for s in opt2.state.values() for v in s.values()} == {str(w.device)}
+    assert _state_devices(opt2) == {str(w.device)} and _state_devices(opt2, "step") == {"cpu"}
     x, y = dg.tensor(X, device=device), dg.tensor(Y, device=device)
     for _ in range(3):
         opt2.zero_grad()
@@ -103,6 +108,45 @@ def test_state_lives_on_the_parameter_device_and_resumes_from_a_cpu_checkpoint(n
         opt2.step()
     w_ref = next(r[2] for r in TRAJECTORIES if r[:2] == (name, kw))    # 6 uninterrupted steps in PyTorch
     np.testing.assert_allclose(w2.detach().cpu().numpy().ravel(), w_ref, rtol=2e-5, atol=2e-6)
+
+
+FUSED_STEPS = [  # optimizer, options, fused kernels per parameter in a step after the first, host step counter
+    ("SGD", {"lr": 0.1}, 1, False),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1}, 2, False),
+    ("SGD", {"lr": 0.05, "momentum": 0.5, "dampening": 0.3, "weight_decay": 0.1}, 2, False),
+    ("Adam", {"lr": 0.1, "weight_decay": 0.1, "amsgrad": True}, 4, True),
+    ("AdamW", {"lr": 0.1}, 3, True),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1}, 2, True),
+    ("RMSprop", {"lr": 0.01, "weight_decay": 0.1}, 2, True),
+    ("RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.9, "weight_decay": 0.1}, 4, True),
+]
+
+
+@pytest.mark.parametrize("name, kw, kernels, counter", FUSED_STEPS,
+                         ids=[f"{r[0]}-{'-'.join(r[1])}" for r in FUSED_STEPS])
+def test_step_is_a_few_fused_kernels_per_parameter(name, kw, kernels, counter, device, monkeypatch):
+    from distgrad import prims as P
+    from distgrad.device import backend_for
+    _, _, opt = _run(name, kw, device, steps=1)
+    launched, depth = [], [0]
+
+    def counting(what, f):
+        def wrapper(*args, **kwargs):
+            if depth[0] == 0:        # the primitives a backend without fused() replays belong to the P.fused call
+                launched.append(what)
+            depth[0] += 1
+            try:
+                return f(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+        return wrapper
+    monkeypatch.setattr(P, "fused", counting("fused", P.fused))
+    for backend in {backend_for(device), backend_for("cpu")}:     # cpu holds the step counters
+        for prim in ("copy", "fill", "unary", "binary", "where", "reduce", "matmul", "gather", "scatter", "random"):
+            monkeypatch.setattr(backend, prim, counting(prim, getattr(backend, prim)))
+    opt.step()
+    # besides the fused updates, the step counter (a host tensor, as PyTorch's) takes one add per parameter
+    assert sorted(launched) == sorted(["fused"] * 2 * kernels + ["binary"] * 2 * counter)
 
 
 def test_load_state_dict_rejects_other_group_layout():
