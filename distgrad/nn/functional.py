@@ -54,6 +54,19 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return out if bias is None else out + bias
 
 
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y_o = x1^T W_o x2 + b_o over the last dims of input1 and input2 (weight is (out, in1, in2))."""
+    out_f, in1, in2 = weight.shape
+    for i, (x, n) in enumerate(((input1, in1), (input2, in2))):
+        if x.shape[-1] != n:
+            raise RuntimeError(f"bilinear(): input{i + 1} size does not match weight size: got {x.shape[-1]} but "
+                               f"expected {n}")
+    x1 = input1.reshape(-1, in1)
+    out = (x1.matmul(weight.permute(1, 0, 2).reshape(in1, out_f * in2)).reshape(-1, out_f, in2)
+           * input2.reshape(-1, 1, in2)).sum(-1).reshape(*input1.shape[:-1], out_f)
+    return out if bias is None else out + bias
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
     return input.relu_() if inplace else input.relu()
@@ -459,6 +472,75 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
         cells = [input[..., r0:r1, (j * w) // ow:-(-((j + 1) * w) // ow)].mean((-2, -1)) for j in range(ow)]
         rows.append(stack(cells, -1))
     return stack(rows, -2)
+
+
+_INTERPOLATE_MODES = ("nearest", "linear", "bilinear")
+
+
+def _source_positions(n_in: int, n_out: int, scale: float | None, align_corners: bool) -> list[float]:
+    """Where each output position samples the input, as PyTorch's linear modes place it."""
+    if align_corners:
+        return [i * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0 for i in range(n_out)]
+    s = 1 / scale if scale else n_in / n_out
+    return [max((i + 0.5) * s - 0.5, 0.0) for i in range(n_out)]
+
+
+def _lerp_along(x: Tensor, dim: int, n_out: int, scale: float | None, align_corners: bool) -> Tensor:
+    n_in = x.shape[dim]
+    src = _source_positions(n_in, n_out, scale, align_corners)
+    lo = [min(int(s), n_in - 1) for s in src]
+    hi = [min(i + 1, n_in - 1) for i in lo]
+    shape = [1] * x.ndim
+    shape[dim] = n_out
+    t = tensor([s - i for s, i in zip(src, lo)], dtype=x.dtype, device=x.device).reshape(shape)
+    pick = lambda idx: x.index_select(dim, tensor(idx, dtype=int64, device=x.device))
+    return pick(lo) * (1 - t) + pick(hi) * t
+
+
+def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
+                antialias: bool = False) -> Tensor:
+    """Resize the spatial dims (all after N, C): 'nearest' picks floor(i * in / out); 'linear' (3-d input) and
+    'bilinear' (4-d) blend the two nearest samples.
+
+    Differs from PyTorch: modes 'bicubic', 'trilinear', 'area', 'nearest-exact' and antialias are not supported, and
+    grad_fn is that of the index_select composite (PyTorch: UpsampleNearest2DBackward0, ...)."""
+    spatial = input.ndim - 2
+    if mode not in _INTERPOLATE_MODES or antialias or spatial not in (1, 2, 3):
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
+                                  f"the modes: {' | '.join(_INTERPOLATE_MODES)} (got {mode})")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | "
+                         "bicubic | trilinear")
+    needed = {"nearest": input.ndim, "linear": 3, "bilinear": 4}[mode]
+    if input.ndim != needed:
+        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {needed}D input")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("only one of size or scale_factor should be defined" if size is not None else
+                         "either size or scale_factor should be defined")
+    in_sizes = list(input.shape[2:])
+    if size is not None:
+        sizes = [size] * spatial if isinstance(size, int) else list(size)
+        if len(sizes) != spatial:
+            raise ValueError("Input and output must have the same number of spatial dimensions, but got input with "
+                             f"spatial dimensions of {in_sizes} and output size of {size}. Please provide input "
+                             "tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, ...,oK) format.")
+        scales: list[float | None] = [None] * spatial
+    else:
+        scales = [float(scale_factor)] * spatial if not isinstance(scale_factor, (tuple, list)) else \
+            [float(s) for s in scale_factor]
+        sizes = [math.floor(n * s) for n, s in zip(in_sizes, scales)]
+        if recompute_scale_factor:
+            scales = [None] * spatial
+    out = input
+    for i, (n_in, n_out, scale) in enumerate(zip(in_sizes, sizes, scales)):
+        if mode == "nearest":
+            s = 1 / scale if scale else n_in / n_out
+            idx = [min(math.floor(j * s), n_in - 1) for j in range(n_out)]
+            out = out.index_select(2 + i, tensor(idx, dtype=int64, device=input.device))
+        else:
+            out = _lerp_along(out, 2 + i, n_out, scale, bool(align_corners))
+    return out
 
 
 # -------------------------------------------------------------------------------------------------- losses
