@@ -6,7 +6,8 @@ instance of the Function's `Node` subclass named like PyTorch's (`MulBackward0`)
 A node keeps `next_functions` (one (node, 0) pair per input: the input's grad_fn, an AccumulateGrad for a leaf that
 requires grad, or None) and what forward saved. Every Function has exactly one differentiable output.
 The engine (run_backward) orders nodes topologically from the roots, sums the gradients arriving at each node, runs
-tensor hooks, then the node's backward, and AccumulateGrad nodes add into leaves' `.grad`.
+tensor hooks, then the node's backward, and AccumulateGrad nodes add into leaves' `.grad`. Views and in-place writes
+rewrite the graph as NOTE [ Views and in-place ] (distgrad/inplace.py) describes.
 
 NOTE [ Saved tensors and versions ]
 save_for_backward records each View with its Storage.version; every in-place write bumps the version, so a backward

@@ -187,6 +187,7 @@ class Tensor(BitwiseOps):
         return self.grad_fn is None
 
     def _is_view(self) -> bool:
+        """True when this tensor shares its base's memory (PyTorch's Tensor._is_view)."""
         return self._base is not None
 
     @property
@@ -196,6 +197,7 @@ class Tensor(BitwiseOps):
 
     @property
     def requires_grad(self) -> bool:
+        """True when autograd records ops on this tensor (for a view, also when its base requires grad)."""
         return self._requires_grad or (self._base is not None and self._base._requires_grad)
 
     @requires_grad.setter
