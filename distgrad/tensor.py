@@ -1097,43 +1097,10 @@ class Tensor(ReductionOps, LinearAlgebraOps, BitwiseOps):
     def zero_(self) -> Tensor:
         return self.fill_(0)
 
-    def _unary_(self, method: Callable[[Tensor], Tensor]) -> Tensor:
-        return self._write(method(self))
-
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         return self._write(self.clamp(min, max))
 
     clip_ = clamp_
-
-    def neg_(self) -> Tensor:
-        return self._unary_(Tensor.neg)
-
-    def abs_(self) -> Tensor:
-        return self._unary_(Tensor.abs)
-
-    def exp_(self) -> Tensor:
-        return self._unary_(Tensor.exp)
-
-    def log_(self) -> Tensor:
-        return self._unary_(Tensor.log)
-
-    def sqrt_(self) -> Tensor:
-        return self._unary_(Tensor.sqrt)
-
-    def relu_(self) -> Tensor:
-        return self._unary_(Tensor.relu)
-
-    def sigmoid_(self) -> Tensor:
-        return self._unary_(Tensor.sigmoid)
-
-    def tanh_(self) -> Tensor:
-        return self._unary_(Tensor.tanh)
-
-    def floor_(self) -> Tensor:
-        return self._unary_(Tensor.floor)
-
-    def round_(self) -> Tensor:
-        return self._unary_(Tensor.round)
 
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
         return self._write(self.masked_fill(mask, value))
@@ -1213,6 +1180,22 @@ class Tensor(ReductionOps, LinearAlgebraOps, BitwiseOps):
 
 
 function._make_tensor = Tensor._make
+
+
+def _inplace_unary(name: str) -> Callable[[Tensor], Tensor]:
+    """Tensor.<name>_: the out-of-place op's result written into self. Under autograd the op reads a copy, which
+    keeps what composites such as log2 save for backward intact (PyTorch saves the "original self" the same way)."""
+    def method(self: Tensor) -> Tensor:
+        source = self.clone() if is_grad_enabled() and self.requires_grad else self
+        return self._write(getattr(Tensor, name)(source))
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"In-place version of :meth:`{name}`."
+    return method
+
+
+for _name in ("neg", "abs", "exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal",
+              "relu", "sigmoid", "tanh", "sin", "cos", "tan", "erf", "sign", "floor", "ceil", "trunc", "frac", "round"):
+    setattr(Tensor, _name + "_", _inplace_unary(_name))
 
 
 class _RemovableHandle:
