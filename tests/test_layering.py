@@ -1,5 +1,6 @@
 """The backend boundary holds: core modules do tensor math through prims only, backends never see Tensor."""
 import ast
+import importlib.util
 import pathlib
 
 import pytest
@@ -8,7 +9,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Conversion at the boundary: Python data and ndarrays in (creation), text out (printing), files (serialization).
 NUMPY_ALLOWED = {"creation.py", "_tensor_str.py", "serialization.py"}
 MUST_NOT_IMPORT_NUMPY = {"ops.py", "prims.py", "function.py", "tensor.py", "views.py", "indexing.py", "joining.py",
-                         "autograd.py", "random.py", "dtypes.py"}
+                         "autograd.py", "random.py", "dtypes.py", "dims.py", "shaping.py", "reductions.py",
+                         "linear_algebra.py", "bitwise.py", "inplace.py"}
 
 
 def _imports(path: pathlib.Path) -> set[str]:
@@ -73,3 +75,24 @@ def test_backends_never_import_tensor(path):
 def test_launcher_imports_no_backend(path):
     names = _imports(path)
     assert not any(_uses(names, m) for m in ("distgrad.backends", "backends", "pyopencl")), path
+
+
+def _sz():
+    spec = importlib.util.spec_from_file_location("sz", ROOT / "scripts" / "sz.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_line_counter_skips_blanks_comments_and_docstrings(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text('"""Module doc\non two lines."""\n\n# a comment\nx = 1  # trailing\n\n\ndef f():\n'
+                 '    """Doc."""\n    return ("a"\n            "b")\n')
+    assert _sz().code_lines(f) == 4   # x = 1, def f(), and the two lines of the return
+
+
+def test_line_budgets_hold():
+    """DESIGN.md §4: a budget is raised only with the feature that paid for it (scripts/sz.py's BUDGETS)."""
+    sz = _sz()
+    over = [(t, n, b) for t, n, b, _ in sz.budget_usage(sz.counts()) if n > b]
+    assert not over, f"over budget (code lines, budget): {over}; see python scripts/sz.py"
