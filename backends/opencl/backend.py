@@ -91,17 +91,23 @@ class _Storage(Storage):
 
 
 class BufferPool:
-    """Reuses device buffers by size class (NOTE [ OpenCL queue and buffer pool ]), up to `limit` idle bytes."""
+    """Reuses device buffers by size class (NOTE [ OpenCL queue and buffer pool ]), up to `limit` idle bytes.
 
-    def __init__(self, ctx: cl.Context, limit: int) -> None:
+    With `exact`, a buffer has the size asked for (at least 1 byte), so that a memory checker such as oclgrind sees
+    every access past the end of a tensor, not only those past the rounded-up size.
+    """
+
+    def __init__(self, ctx: cl.Context, limit: int, exact: bool = False) -> None:
         self.ctx = ctx
         self.limit = limit
+        self.exact = exact
         self.idle: dict[int, list[cl.Buffer]] = defaultdict(list)
         self.idle_bytes = 0
 
-    @staticmethod
-    def size_class(nbytes: int) -> int:
+    def size_class(self, nbytes: int) -> int:
         """Round up to 256 bytes, and above 1 MiB to a quarter of the next power of two (at most 25% slack)."""
+        if self.exact:
+            return max(nbytes, 1)
         if nbytes <= 1 << 20:
             return _round_up(nbytes, 256)
         return _round_up(nbytes, 1 << (nbytes.bit_length() - 3))
@@ -155,7 +161,7 @@ class OpenCLBackend:
         self.matmul_path = os.environ.get("DISTGRAD_OPENCL_MATMUL") or ("blas" if self.host_memory else "local")
         if self.matmul_path not in MATMUL_PATHS:
             raise RuntimeError(f"DISTGRAD_OPENCL_MATMUL={self.matmul_path!r}: expected one of {MATMUL_PATHS}")
-        self.pool = BufferPool(self.ctx, min(info.global_mem_bytes // 4, 2 << 30))
+        self.pool = BufferPool(self.ctx, min(info.global_mem_bytes // 4, 2 << 30), exact=info.platform == "Oclgrind")
         self._kernels: dict[tuple, cl.Kernel] = {}
         # besides the source and the build options, everything that can change the binary a source compiles to
         self._cache_tag = repr((info.platform, info.name, info.driver_version, info.opencl_version,
