@@ -387,18 +387,23 @@ class Tensor:
         return self.to(f"opencl:{device}" if isinstance(device, int) else (device or "opencl"))
 
     def type(self, dtype: Any = None, non_blocking: bool = False) -> str | Tensor:
-        """With no argument the legacy type name (`torch.FloatTensor`); else a cast to a dtype or legacy type."""
+        """With no argument the legacy type name (`torch.FloatTensor`); else a cast to a dtype or legacy type.
+
+        As in PyTorch, a legacy type also names the device type: `torch.FloatTensor` is a cpu type, so a device tensor
+        comes back to the cpu, and `'torch.opencl.FloatTensor'` moves a cpu tensor to the device.
+        """
         if dtype is None:
             prefix = "torch." if self.device.type == "cpu" else f"torch.{self.device.type}."
             return prefix + self.dtype.legacy_name
+        kind = self.device.type
         if isinstance(dtype, str):
-            name = dtype.rsplit(".", 1)[-1]
+            module, _, name = dtype.rpartition(".")
             if name not in LEGACY:
                 raise ValueError(f"invalid type: '{dtype}'")
-            dtype = LEGACY[name]
-        elif not isinstance(dtype, DType):
-            dtype = getattr(dtype, "dtype", dtype)
-        return self.to(dtype)
+            dtype, kind = LEGACY[name], module.partition(".")[2] or "cpu"     # "torch.cuda" -> "cuda"
+        elif not isinstance(dtype, DType):   # a legacy constructor such as torch.FloatTensor: a cpu type
+            dtype, kind = getattr(dtype, "dtype", dtype), "cpu"
+        return self.to(self.device if kind == self.device.type else kind, dtype)
 
     def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
