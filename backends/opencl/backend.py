@@ -75,6 +75,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "distgrad" / "opencl"
 
 
+def _as_bool_byte(v: Any) -> np.uint8:
+    return np.uint8(bool(v))
+
+
 def _round_up(n: int, m: int) -> int:
     return max(m, (n + m - 1) // m * m)
 
@@ -163,6 +167,7 @@ class OpenCLBackend:
             raise RuntimeError(f"DISTGRAD_OPENCL_MATMUL={self.matmul_path!r}: expected one of {MATMUL_PATHS}")
         self.pool = BufferPool(self.ctx, min(info.global_mem_bytes // 4, 2 << 30), exact=info.platform == "Oclgrind")
         self._kernels: dict[tuple, cl.Kernel] = {}
+        self._ew_plans: dict[tuple, tuple] = {}   # elementwise launches by layout (NOTE [ Elementwise launch plans ])
         # besides the source and the build options, everything that can change the binary a source compiles to
         self._cache_tag = repr((info.platform, info.name, info.driver_version, info.opencl_version,
                                 dev.platform.version, cl.VERSION_TEXT))
@@ -305,20 +310,41 @@ class OpenCLBackend:
         numel = out.numel
         if numel == 0:
             return out
+        layout = (skeleton, in_dtypes, out.dtype.name, out.shape, out.strides, *[v.strides for v in inputs])
+        plan = self._ew_plans.get(layout)
+        if plan is None:
+            plan = self._elementwise_plan(skeleton, in_dtypes, out, inputs)
+            if len(self._ew_plans) >= 4096:
+                self._ew_plans.clear()
+            self._ew_plans[layout] = plan
+        knl, shape, strides, const_types = plan
+        args = [out.storage.buf, numel, *shape, out.offset, *strides[0]]
+        for v, st in zip(inputs, strides[1:]):
+            args.append(v.offset)
+            args += st
+        args += [v.storage.buf for v in inputs]
+        if consts:
+            args += [t(v) for t, v in zip(const_types, consts)]
+        self._launch(knl, (_round_up(numel, 64),), None, args,
+                     lambda: f"{what} {list(out.shape)} {out.dtype}")
+        return out
+
+    def _elementwise_plan(self, skeleton: tuple, in_dtypes: tuple, out: View, inputs: list[View]) -> tuple:
+        """(kernel, collapsed shape, per-operand strides, constant converters) for one layout.
+
+        NOTE [ Elementwise launch plans ]
+        A primitive call's Python work before the enqueue (collapsing dims, choosing the kernel) depends only on the
+        expression, the dtypes and the shapes and strides, so it is done once per layout; a queued launch then costs
+        little more than pyopencl's argument setting and the driver's enqueue (scripts/bench_backends.py).
+        """
         shape, strides = collapse(out.shape, [out.strides] + [v.strides for v in inputs])
         classes = tuple(stride_class(s) for s in strides)
         key = ("ew", skeleton, in_dtypes, out.dtype.name, len(shape), classes)
         knl = self._kernels.get(key) or self._kernel(key, lambda: _elementwise_source(
             skeleton, in_dtypes, out.dtype.name, len(shape), classes))
-        if consts:
-            kinds = _expr(skeleton, in_dtypes, out.dtype.name).consts
-            consts = [np.uint8(bool(v)) if d == "bool" else _NP_OF_CTYPE[COMPUTE[d]](v) for (d, _), v in zip(kinds, consts)]
-        args = [out.storage.buf, numel,
-                *index_args(shape, [(out.offset, strides[0])] + [(v.offset, s) for v, s in zip(inputs, strides[1:])]),
-                *[v.storage.buf for v in inputs], *consts]
-        self._launch(knl, (_round_up(numel, 64),), None, args,
-                     lambda: f"{what} {list(out.shape)} {out.dtype}")
-        return out
+        kinds = _expr(skeleton, in_dtypes, out.dtype.name).consts
+        const_types = [_as_bool_byte if d == "bool" else _NP_OF_CTYPE[COMPUTE[d]] for d, _ in kinds]
+        return knl, shape, strides, const_types
 
     # ---- reductions and scans ----------------------------------------------------------------------------------
 
@@ -574,6 +600,8 @@ def _expr(skeleton: tuple, in_dtypes: tuple, out_dtype: str) -> Expr:
 
 def _split_consts(expr: tuple) -> tuple[tuple, list]:
     """The expression with constant values blanked (the cache key) and the values in render order."""
+    if _has_no_consts(expr):   # unary, binary, where, copy: skip the walk
+        return expr, []
     consts: list = []
 
     def walk(e: tuple) -> tuple:
@@ -585,6 +613,14 @@ def _split_consts(expr: tuple) -> tuple[tuple, list]:
         return (e[0], *[walk(c) for c in e[1:]])
 
     return walk(expr), consts
+
+
+@functools.lru_cache(maxsize=4096)
+def _has_no_consts(expr: tuple) -> bool:
+    """True when the expression holds no ("const", value) node (cached by value, which is exact for a yes/no)."""
+    if expr[0] in ("const", "in"):
+        return expr[0] == "in"
+    return all(_has_no_consts(c) for c in (expr[2:] if expr[0] == "cast" else expr[1:]))
 
 
 def _elementwise_source(skeleton: tuple, in_dtypes: tuple, out_dtype: str, nd: int, classes: tuple) -> tuple:
