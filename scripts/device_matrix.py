@@ -41,14 +41,19 @@ def pytest_args(dev: str, grind: bool) -> list[str]:
     return ["-k", f"not test_backend_contract.py or {dev}", "--deselect", "tests/test_oclgrind.py", "tests"]
 
 
+OUTCOMES = ("passed", "failed", "skipped", "xfailed")
+
+
 def junit_counts(xml: Path) -> dict[str, dict[str, int]]:
-    """{test file: {passed, failed, skipped}} from a pytest JUnit XML report (errors count as failed)."""
-    groups: dict[str, dict[str, int]] = defaultdict(lambda: {"passed": 0, "failed": 0, "skipped": 0})
+    """{test file: {passed, failed, skipped, xfailed}} from a pytest JUnit XML report (errors count as failed)."""
+    groups: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(OUTCOMES, 0))
     for case in ET.parse(xml).getroot().iter("testcase"):
         module = case.get("classname", "?").split(".")
         group = module[1] if module[0] == "tests" and len(module) > 1 else module[0]
+        skipped = case.find("skipped")
         outcome = ("failed" if case.find("failure") is not None or case.find("error") is not None else
-                   "skipped" if case.find("skipped") is not None else "passed")
+                   "passed" if skipped is None else
+                   "xfailed" if skipped.get("type") == "pytest.xfail" else "skipped")
         groups[group + ".py"][outcome] += 1
     return dict(groups)
 
@@ -60,12 +65,12 @@ def run_suite(device: str, env: dict, args: list[str]) -> dict[str, dict[str, in
         subprocess.run([sys.executable, "-m", "pytest", f"--device={device}", "-q", "-p", "no:cacheprovider",
                         f"--junitxml={xml}", *args], cwd=ROOT, env=env, timeout=3600, check=False)
         if not xml.exists():
-            return {"(pytest did not run)": {"passed": 0, "failed": 1, "skipped": 0}}
+            return {"(pytest did not run)": {**dict.fromkeys(OUTCOMES, 0), "failed": 1}}
         return junit_counts(xml)
 
 
 def markdown(devices: list[dict], results: dict[str, dict[str, dict[str, int]]]) -> tuple[str, str]:
-    """(the passed/failed/skipped table per test file and device, the whole markdown report)."""
+    """(the passed/failed/skipped/xfailed table per test file and device, the whole markdown report)."""
     files = sorted({f for r in results.values() for f in r})
     lines = ["| test file | " + " | ".join(results) + " |", "|" + "---|" * (len(results) + 1)]
     for f in files:
@@ -73,13 +78,13 @@ def markdown(devices: list[dict], results: dict[str, dict[str, dict[str, int]]])
         for groups in results.values():
             c = groups.get(f)
             cells.append("-" if c is None else
-                         f"{'FAIL' if c['failed'] else 'ok'} {c['passed']}/{c['failed']}/{c['skipped']}")
+                         f"{'FAIL' if c['failed'] else 'ok'} " + "/".join(str(c[k]) for k in OUTCOMES))
         lines.append(f"| {f} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     report = "# distgrad device matrix\n\n" + "\n".join(
         f"- opencl:{d['index']}: {d['name']} ({d['platform']}, driver {d['driver']}, {d['opencl']}, "
         f"fp64={d['fp64']}, fp16={d['fp16']}, {d['memory_gib']} GiB)" for d in devices) \
-        + "\n\nCells: passed/failed/skipped.\n\n" + table + "\n"
+        + "\n\nCells: passed/failed/skipped/xfailed.\n\n" + table + "\n"
     return table, report
 
 
@@ -113,7 +118,7 @@ def main() -> None:
         run_env = {**env, "DISTGRAD_TEST_OCLGRIND": "1"} if dev in grinds else env
         print(f"\n== {dev}: pytest --device={dev} {' '.join(run_args)}", flush=True)
         results[dev] = run_suite(dev, run_env, run_args)
-    print("\n(passed/failed/skipped)\n" + write_report(args.out, devices, results))
+    print("\n(passed/failed/skipped/xfailed)\n" + write_report(args.out, devices, results))
     print(f"\nwrote {args.out}.md and {args.out}.json")
     sys.exit(1 if any(c["failed"] for r in results.values() for c in r.values()) else 0)
 
