@@ -12,7 +12,7 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="py
 <testcase classname="tests.test_nn" name="test_a[opencl:0]"/>
 <testcase classname="tests.test_nn" name="test_b[opencl:0]"><failure message="boom"/></testcase>
 <testcase classname="tests.test_nn" name="test_c[opencl:0]"><skipped message="opencl:0 lacks cl_khr_fp16"/></testcase>
-<testcase classname="tests.test_nn" name="test_x[opencl:0]"><skipped type="pytest.xfail" message="known bug"/></testcase>
+<testcase classname="tests.test_nn" name="test_x[opencl:0]"><skipped type="pytest.xfail" message="bug"/></testcase>
 <testcase classname="tests.test_data" name="test_d"><error message="fixture"/></testcase>
 <testcase classname="tests.test_data" name="test_e"/>
 </testsuite></testsuites>"""
@@ -24,8 +24,9 @@ DEVICE = {"index": 0, "kind": "cpu", "name": "pthread", "platform": "Portable Co
 def test_junit_counts_per_file(tmp_path):
     xml = tmp_path / "junit.xml"
     xml.write_text(JUNIT)
-    assert device_matrix.junit_counts(xml) == {"test_nn.py": {"passed": 1, "failed": 1, "skipped": 1, "xfailed": 1},
-                                               "test_data.py": {"passed": 1, "failed": 1, "skipped": 0, "xfailed": 0}}
+    assert device_matrix.junit_counts(xml) == {
+        "test_nn.py": {"passed": 1, "failed": 1, "skipped": 1, "xfailed": 1},
+        "test_data.py": {"passed": 1, "failed": 1, "skipped": 0, "xfailed": 0}}
 
 
 def test_markdown_and_json_report(tmp_path):
@@ -37,8 +38,9 @@ def test_markdown_and_json_report(tmp_path):
     assert json.loads((tmp_path / "m.json").read_text()) == {"devices": [DEVICE], "results": results}
     assert table.splitlines() == ["| test file | cpu | opencl:0 |", "|---|---|---|",
                                   "| test_data.py | - | ok 2/0/0/0 |", "| test_nn.py | ok 3/0/0/1 | FAIL 1/1/1/0 |"]
-    assert report.startswith("# distgrad device matrix\n\n- opencl:0: pthread (Portable Computing Language, driver 3.1, "
-                             "OpenCL 3.0, fp64=True, fp16=False, 6.21 GiB)\n\nCells: passed/failed/skipped/xfailed.\n\n")
+    assert report.startswith(
+        "# distgrad device matrix\n\n- opencl:0: pthread (Portable Computing Language, driver 3.1, OpenCL 3.0, "
+        "fp64=True, fp16=False, 6.21 GiB)\n\nCells: passed/failed/skipped/xfailed.\n\n")
     assert report.endswith(table + "\n")
 
 

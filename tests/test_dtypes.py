@@ -38,8 +38,8 @@ def test_type_converts(target, dt, device, require_dtype):
     assert y.dtype == dt
     # a legacy type (torch.FloatTensor, "torch.IntTensor") is a cpu type, as in PyTorch; a dtype keeps the device
     assert y.device == (x.device if isinstance(target, dg.dtype) else dg.device("cpu"))
-    np.testing.assert_array_equal(y.cpu().numpy(), np.array([1.7, -2.2, 3.0], np.float32).astype(dt.np if hasattr(dt, "np")
-                                                                                            else None))
+    np.testing.assert_array_equal(y.cpu().numpy(),
+                                  np.array([1.7, -2.2, 3.0], np.float32).astype(dt.np if hasattr(dt, "np") else None))
 
 
 def test_type_names_a_device_type(device):

@@ -261,8 +261,8 @@ def test_matmul_shapes_match_numpy(sa, sb, device):
     expected = a @ b
     assert tuple(out.shape) == np.shape(expected)
     np.testing.assert_allclose(out.cpu().numpy(), expected, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(dg.matmul(dg.tensor(a, device=device), dg.tensor(b, device=device)).cpu().numpy(), expected,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dg.matmul(dg.tensor(a, device=device), dg.tensor(b, device=device)).cpu().numpy(),
+                               expected, rtol=1e-5, atol=1e-5)
 
 
 def test_matmul_on_transposed_operands(device):
@@ -296,8 +296,8 @@ def test_mm_bmm_addmm_dot_outer(device):
                                atol=1e-5)
     np.testing.assert_allclose(dg.addmm(tc[0], ta, tb).cpu().numpy(), c[0] + a @ b, rtol=1e-5, atol=1e-5)
     ba, bb = RNG.standard_normal((5, 2, 3)).astype(np.float32), RNG.standard_normal((5, 3, 4)).astype(np.float32)
-    np.testing.assert_allclose(dg.bmm(dg.tensor(ba, device=device), dg.tensor(bb, device=device)).cpu().numpy(), ba @ bb,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dg.bmm(dg.tensor(ba, device=device), dg.tensor(bb, device=device)).cpu().numpy(),
+                               ba @ bb, rtol=1e-5, atol=1e-5)
     v, w = np.array([1.0, 2.0, 3.0], np.float32), np.array([4.0, 5.0], np.float32)
     assert dg.tensor(v, device=device).dot(dg.tensor(v, device=device)).item() == 14.0
     assert dg.outer(dg.tensor(v, device=device), dg.tensor(w, device=device)).tolist() == np.outer(v, w).tolist()
@@ -373,7 +373,8 @@ def test_more_inplace_ops(device):
     x = dg.tensor([-1.5, 0.5, 2.5], device=device)
     assert x.clone().relu_().tolist() == [0, 0.5, 2.5]
     assert x.clone().floor_().tolist() == [-2, 0, 2]
-    np.testing.assert_allclose(x.clone().sigmoid_().cpu().numpy(), 1 / (1 + np.exp(-np.array([-1.5, 0.5, 2.5]))), rtol=1e-6)
+    np.testing.assert_allclose(x.clone().sigmoid_().cpu().numpy(), 1 / (1 + np.exp(-np.array([-1.5, 0.5, 2.5]))),
+                               rtol=1e-6)
     np.testing.assert_allclose(x.clone().tanh_().cpu().numpy(), np.tanh([-1.5, 0.5, 2.5]), rtol=1e-6)
     y = dg.ones(3, device=device)
     y.addcmul_(dg.tensor([1.0, 2.0, 3.0], device=device), dg.tensor([2.0, 2.0, 2.0], device=device), value=0.5)
