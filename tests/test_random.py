@@ -1,5 +1,4 @@
 """Random creation: reproducibility under manual_seed, ranges, dtypes, distributions."""
-import numpy as np
 import pytest
 
 import distgrad as dg

@@ -1,7 +1,8 @@
 """Property tests against NumPy: elementwise ops with broadcasting, reductions, indexing."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import distgrad as dg
