@@ -64,9 +64,9 @@ class OclgrindLog:
     def read_new(self) -> str:
         with open(self.path, "rb") as f:
             f.seek(self.seen)
-            text = f.read().decode(errors="replace")
-        self.seen += len(text.encode())
-        return text
+            data = f.read()
+        self.seen += len(data)
+        return data.decode(errors="replace")
 
 
 @pytest.fixture(autouse=True)
