@@ -337,6 +337,17 @@ def test_fused_into_input_with_new_constants(be):
     check(be, p, pv, rtol=1e-6, atol=1e-7)
 
 
+def test_same_layout_relaunched_on_other_buffers_and_offsets(be):
+    # an OpenCL launch plan sets only the arguments that changed since its previous launch
+    vals = rand((7,))
+    storage = be.from_numpy(vals).storage
+    other = be.from_numpy(vals[::-1].copy()).storage
+    for src, values, off in ((storage, vals, 0), (storage, vals, 2), (other, vals[::-1], 2), (storage, vals, 2)):
+        a = View(src, (3,), (1,), off)
+        b = View(storage, (3,), (1,), 4 - off)
+        check(be, be.binary("sub", a, b), values[off:off + 3] - vals[4 - off:7 - off])
+
+
 # ---- reductions and scans ---------------------------------------------------------------------------------------------
 
 @pytest.mark.oclgrind

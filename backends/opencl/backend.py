@@ -75,6 +75,53 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "distgrad" / "opencl"
 
 
+class _LaunchPlan:
+    """One elementwise layout's launches.
+
+    NOTE [ Elementwise launch plans ]
+    A primitive call's Python work before the enqueue (collapsing dims, choosing the kernel) depends only on the
+    expression, the dtypes and the shapes and strides, so it is done once per layout. The layout also fixes the numel,
+    shape and stride arguments: the plan has a kernel object of its own with those set once, and a launch sets only
+    the buffers and offsets that differ from its previous launch (kernel arguments persist in the kernel object and
+    are captured at each enqueue), and the constants. A queued launch then costs little more than the driver's enqueue.
+    """
+
+    __slots__ = ("buffer_args", "const_args", "const_types", "gsize", "knl", "last", "offset_args")
+
+    def __init__(self, knl: cl.Kernel, numel: int, shape: tuple, strides: list[tuple], const_types: list) -> None:
+        # the argument order of _elementwise_source: out, numel, shape, (offset, *strides) per operand, inputs, consts
+        nd, n_ops = len(shape), len(strides)
+        fixed = [numel, *shape]
+        self.offset_args = [2 + nd + k * (1 + nd) for k in range(n_ops)]
+        for st in strides:
+            fixed += [None, *st]
+        for i, v in enumerate(fixed):
+            if v is not None:
+                knl.set_arg(1 + i, np.int64(v))
+        first_in = 2 + nd + n_ops * (1 + nd)
+        self.buffer_args = [0] + list(range(first_in, first_in + n_ops - 1))
+        self.const_args = list(range(first_in + n_ops - 1, first_in + n_ops - 1 + len(const_types)))
+        self.knl, self.gsize, self.const_types = knl, (_round_up(numel, 64),), const_types
+        self.last: list = [None] * (2 * n_ops)
+
+    def launch(self, queue: cl.CommandQueue, out: View, inputs: list[View], consts: list) -> None:
+        knl, last = self.knl, self.last
+        views = [out, *inputs]
+        for k, (v, i) in enumerate(zip(views, self.buffer_args)):
+            buf = v.storage.buf
+            if buf is not last[k]:   # identity: last[] keeps the previous buffer alive, so no id is reused
+                knl.set_arg(i, buf)
+                last[k] = buf
+        n = len(views)
+        for k, (v, i) in enumerate(zip(views, self.offset_args)):
+            if v.offset != last[n + k]:
+                knl.set_arg(i, np.int64(v.offset))
+                last[n + k] = v.offset
+        for i, t, c in zip(self.const_args, self.const_types, consts):
+            knl.set_arg(i, t(c))
+        cl.enqueue_nd_range_kernel(queue, knl, self.gsize, None)
+
+
 def _as_bool_byte(v: Any) -> np.uint8:
     return np.uint8(bool(v))
 
@@ -317,26 +364,13 @@ class OpenCLBackend:
             if len(self._ew_plans) >= 4096:
                 self._ew_plans.clear()
             self._ew_plans[layout] = plan
-        knl, shape, strides, const_types = plan
-        args = [out.storage.buf, numel, *shape, out.offset, *strides[0]]
-        for v, st in zip(inputs, strides[1:]):
-            args.append(v.offset)
-            args += st
-        args += [v.storage.buf for v in inputs]
-        if consts:
-            args += [t(v) for t, v in zip(const_types, consts)]
-        self._launch(knl, (_round_up(numel, 64),), None, args,
-                     lambda: f"{what} {list(out.shape)} {out.dtype}")
+        try:
+            plan.launch(self.queue, out, inputs, consts)
+        except cl.Error as e:
+            raise self._error(e, f"{what} {list(out.shape)} {out.dtype}") from None
         return out
 
-    def _elementwise_plan(self, skeleton: tuple, in_dtypes: tuple, out: View, inputs: list[View]) -> tuple:
-        """(kernel, collapsed shape, per-operand strides, constant converters) for one layout.
-
-        NOTE [ Elementwise launch plans ]
-        A primitive call's Python work before the enqueue (collapsing dims, choosing the kernel) depends only on the
-        expression, the dtypes and the shapes and strides, so it is done once per layout; a queued launch then costs
-        little more than pyopencl's argument setting and the driver's enqueue (scripts/bench_backends.py).
-        """
+    def _elementwise_plan(self, skeleton: tuple, in_dtypes: tuple, out: View, inputs: list[View]) -> _LaunchPlan:
         shape, strides = collapse(out.shape, [out.strides] + [v.strides for v in inputs])
         classes = tuple(stride_class(s) for s in strides)
         key = ("ew", skeleton, in_dtypes, out.dtype.name, len(shape), classes)
@@ -344,7 +378,7 @@ class OpenCLBackend:
             skeleton, in_dtypes, out.dtype.name, len(shape), classes))
         kinds = _expr(skeleton, in_dtypes, out.dtype.name).consts
         const_types = [_as_bool_byte if d == "bool" else _NP_OF_CTYPE[COMPUTE[d]] for d, _ in kinds]
-        return knl, shape, strides, const_types
+        return _LaunchPlan(cl.Kernel(knl.program, knl.function_name), out.numel, shape, strides, const_types)
 
     # ---- reductions and scans ----------------------------------------------------------------------------------
 
