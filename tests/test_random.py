@@ -1,4 +1,5 @@
 """Random creation: reproducibility under manual_seed, ranges, dtypes, distributions."""
+import numpy as np
 import pytest
 
 import distgrad as dg
