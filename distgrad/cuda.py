@@ -6,9 +6,4 @@ from __future__ import annotations
 
 from .opencl import _Devices
 
-_CUDA = _Devices("cuda")
-is_available = _CUDA.is_available
-device_count = _CUDA.device_count
-get_device_name = _CUDA.get_device_name
-current_device = _CUDA.current_device
-synchronize = _CUDA.synchronize
+is_available, device_count, get_device_name, current_device, synchronize = _Devices("cuda").module_functions()

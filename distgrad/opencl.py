@@ -41,10 +41,9 @@ class _Devices:
         """Wait for every kernel queued on the device (default: the current device) to finish."""
         _cl.open_device(self._index(device), self.gpu_only).synchronize()
 
+    def module_functions(self) -> tuple:
+        """(is_available, device_count, get_device_name, current_device, synchronize): the module's public API."""
+        return self.is_available, self.device_count, self.get_device_name, self.current_device, self.synchronize
 
-_OPENCL = _Devices("opencl")
-is_available = _OPENCL.is_available
-device_count = _OPENCL.device_count
-get_device_name = _OPENCL.get_device_name
-current_device = _OPENCL.current_device
-synchronize = _OPENCL.synchronize
+
+is_available, device_count, get_device_name, current_device, synchronize = _Devices("opencl").module_functions()

@@ -351,18 +351,23 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         return self.to(f"opencl:{device}" if isinstance(device, int) else (device or "opencl"))
 
     def type(self, dtype: Any = None, non_blocking: bool = False) -> str | Tensor:
-        """With no argument the legacy type name (`torch.FloatTensor`); else a cast to a dtype or legacy type."""
+        """With no argument the legacy type name (`torch.FloatTensor`); else a cast to a dtype or legacy type.
+
+        As in PyTorch, a legacy type also names the device type: `torch.FloatTensor` is a cpu type, so a device tensor
+        comes back to the cpu, and `'torch.opencl.FloatTensor'` moves a cpu tensor to the device.
+        """
         if dtype is None:
             prefix = "torch." if self.device.type == "cpu" else f"torch.{self.device.type}."
             return prefix + self.dtype.legacy_name
+        kind = self.device.type
         if isinstance(dtype, str):
-            name = dtype.rsplit(".", 1)[-1]
+            module, _, name = dtype.rpartition(".")
             if name not in LEGACY:
                 raise ValueError(f"invalid type: '{dtype}'")
-            dtype = LEGACY[name]
-        elif not isinstance(dtype, DType):
-            dtype = getattr(dtype, "dtype", dtype)
-        return self.to(dtype)
+            dtype, kind = LEGACY[name], module.partition(".")[2] or "cpu"     # "torch.cuda" -> "cuda"
+        elif not isinstance(dtype, DType):   # a legacy constructor such as torch.FloatTensor: a cpu type
+            dtype, kind = getattr(dtype, "dtype", dtype), "cpu"
+        return self.to(self.device if kind == self.device.type else kind, dtype)
 
     def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
@@ -779,6 +784,7 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         _check_index_tensor(self, index, d, "scatter")
         if not isinstance(src, Tensor):
             src = self.new_full(index.shape, src)
+        _same_device(self._view, src._view)
         return ops.Scatter.apply(self, index, src.to(self.dtype), dim=d, mode=mode)
 
     def index_select(self, dim: int, index: Tensor) -> Tensor:
@@ -1003,6 +1009,7 @@ def _rebuild(values: Any, dtype_name: str, device: str, requires_grad: bool) -> 
 
 
 def _check_index_tensor(x: Tensor, index: Tensor, d: int, name: str) -> None:
+    _same_device(x._view, index._view)
     if index.dtype is not int64:
         raise RuntimeError(f"{name}(): Expected dtype int{'32/int' if name == 'gather' else ''}64 for index")
     if index.ndim != x.ndim and not (index.ndim <= 1 and x.ndim <= 1):

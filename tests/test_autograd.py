@@ -162,7 +162,7 @@ def test_retain_grad(device):
     (lambda x: x.sum(0), "SumBackward1"), (lambda x: x.mean(0), "MeanBackward1"), (lambda x: x.double(), "ToCopyBackward0"),
     (lambda x: x.amax(0), "AmaxBackward0"), (lambda x: x.norm(), "LinalgVectorNormBackward0"),
     (lambda x: x.cumsum(0), "CumsumBackward0"), (lambda x: x.prod(), "ProdBackward0"),
-    (lambda x: x.gather(0, dg.zeros(1, 2, dtype=dg.int64)), "GatherBackward0"),
+    (lambda x: x.gather(0, dg.zeros(1, 2, dtype=dg.int64, device=x.device)), "GatherBackward0"),
     (lambda x: dg.where(x > 0, x, 0.0), "WhereBackward0"), (lambda x: x.mm(x), "MmBackward0"),
     (lambda x: x.maximum(x), "MaximumBackward0"), (lambda x: x.sin(), "SinBackward0"), (lambda x: x + x, "AddBackward0"),
     (lambda x: x.bmm(x[None].expand(1, 2, 2)[0][None]) if False else x[None].bmm(x[None]), "BmmBackward0"),
@@ -202,7 +202,7 @@ def test_diamond_graph_and_reused_leaf(device):
     y = x * x
     z = y * x + y + x.exp()
     z.backward()
-    np.testing.assert_allclose(x.grad.numpy(), [3 * 4 + 2 * 2 + np.exp(2)], rtol=1e-6)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), [3 * 4 + 2 * 2 + np.exp(2)], rtol=1e-6)
 
 
 def test_backward_through_views_and_setitem(device):

@@ -1,28 +1,35 @@
 """Every backend primitive on every backend, against the NumPy backend, on strided, broadcast and offset Views.
 
 The only test file that calls backends directly. It runs on cpu and on each OpenCL device found; with
-DISTGRAD_TEST_OCLGRIND=1 the tests marked `oclgrind` also run on the oclgrind simulator, which reports
-out-of-bounds accesses and data races (run this file alone then: the platform list is read once per process).
+DISTGRAD_TEST_OCLGRIND=1 the tests marked `oclgrind` also run on the oclgrind simulator (ids `oclgrind:N`, select them
+with `-k oclgrind:`), where any out-of-bounds access or data race that oclgrind reports fails the test. Run this file
+alone then: the platform list is read once per process. tests/test_oclgrind.py does that in a subprocess.
 """
 import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
-from distgrad.backends import base, cpu
-from distgrad.backends import opencl as ocl
-from distgrad.backends.base import View
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from distgrad.backends import base, cpu
+from distgrad.backends import opencl as ocl
+from distgrad.backends.base import View
+
 if os.environ.get("DISTGRAD_TEST_OCLGRIND") == "1":
     os.environ["DISTGRAD_OPENCL_OCLGRIND"] = "1"
+    os.environ["OCLGRIND_DATA_RACES"] = "1"
+    # oclgrind writes its reports here instead of stderr, so that the `oclgrind_log` fixture can fail the test
+    os.environ.setdefault("OCLGRIND_LOG", tempfile.mkstemp(prefix="distgrad-oclgrind-", suffix=".log")[1])
 
 CPU = cpu.open_device(None)
 F32 = {"rtol": 2e-5, "atol": 2e-6}
 
 
 def _backend_ids() -> tuple[list[str], list[str]]:
-    """(ids for every test, extra ids for tests marked oclgrind)."""
+    """(devices for every test, extra devices for tests marked oclgrind)."""
     infos = ocl.devices()
     plain = ["cpu"] + [f"opencl:{i.index}" for i in infos if i.platform != "Oclgrind"]
     return plain, [f"opencl:{i.index}" for i in infos if i.platform == "Oclgrind"]
@@ -31,14 +38,50 @@ def _backend_ids() -> tuple[list[str], list[str]]:
 def pytest_generate_tests(metafunc):
     if "be" in metafunc.fixturenames:
         plain, grind = _backend_ids()
-        ids = plain + (grind if metafunc.definition.get_closest_marker("oclgrind") else [])
-        metafunc.parametrize("be", ids, indirect=True)
+        mark = metafunc.definition.get_closest_marker("oclgrind")
+        grind = grind if mark else []
+        plain = [] if mark and mark.kwargs.get("only") else plain
+        metafunc.parametrize("be", plain + grind, indirect=True,
+                             ids=plain + [d.replace("opencl:", "oclgrind:") for d in grind])
 
 
 @pytest.fixture(scope="module")
 def be(request):
     name = request.param
     return CPU if name == "cpu" else ocl.open_device(int(name.split(":")[1]))
+
+
+class OclgrindLog:
+    """The reports oclgrind wrote to OCLGRIND_LOG since the last read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen = self._size()
+
+    def _size(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def read_new(self) -> str:
+        with open(self.path, "rb") as f:
+            f.seek(self.seen)
+            data = f.read()
+        self.seen += len(data)
+        return data.decode(errors="replace")
+
+
+@pytest.fixture(autouse=True)
+def oclgrind_log(request):
+    """On the oclgrind simulator: fails the test when oclgrind reported anything while it ran."""
+    be = request.getfixturevalue("be") if "be" in request.fixturenames else None
+    if getattr(getattr(be, "info", None), "platform", None) != "Oclgrind":
+        yield None
+        return
+    log = OclgrindLog(Path(os.environ["OCLGRIND_LOG"]))
+    yield log
+    be.synchronize()
+    report = log.read_new().strip()
+    if report:
+        pytest.fail(f"oclgrind reported on {be.device}:\n{report}", pytrace=False)
 
 
 def need(be, dtype):
@@ -314,6 +357,17 @@ def test_fused_into_input_with_new_constants(be):
     check(be, p, pv, rtol=1e-6, atol=1e-7)
 
 
+def test_same_layout_relaunched_on_other_buffers_and_offsets(be):
+    # an OpenCL launch plan sets only the arguments that changed since its previous launch
+    vals = rand((7,))
+    storage = be.from_numpy(vals).storage
+    other = be.from_numpy(vals[::-1].copy()).storage
+    for src, values, off in ((storage, vals, 0), (storage, vals, 2), (other, vals[::-1], 2), (storage, vals, 2)):
+        a = View(src, (3,), (1,), off)
+        b = View(storage, (3,), (1,), 4 - off)
+        check(be, be.binary("sub", a, b), values[off:off + 3] - vals[4 - off:7 - off])
+
+
 # ---- reductions and scans ---------------------------------------------------------------------------------------------
 
 @pytest.mark.oclgrind
@@ -583,7 +637,13 @@ def test_program_cache_on_disk(be, tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("*.bin"))) == 2
 
 
-def test_oclgrind_platform_found():
-    if os.environ.get("DISTGRAD_TEST_OCLGRIND") != "1":
-        pytest.skip("set DISTGRAD_TEST_OCLGRIND=1 to add the oclgrind simulator")
-    assert _backend_ids()[1], "DISTGRAD_TEST_OCLGRIND=1 but no oclgrind platform (run this file alone)"
+if os.environ.get("DISTGRAD_TEST_OCLGRIND") == "1":   # defined only then, so that plain runs show no skip
+    @pytest.mark.oclgrind(only=True)
+    def test_oclgrind_log_catches_out_of_bounds(be, oclgrind_log):
+        """The check itself: a kernel that writes one past its (exactly sized) buffer is reported."""
+        import pyopencl as cl
+        out = be.alloc((4,), base.float32)
+        prg = cl.Program(be.ctx, "__kernel void k(__global float* a) { a[get_global_id(0) + 1] = 1.0f; }").build()
+        prg.k(be.queue, (4,), None, out.storage.buf)
+        be.synchronize()
+        assert "Invalid write of size 4" in oclgrind_log.read_new()

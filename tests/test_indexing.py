@@ -153,6 +153,21 @@ def test_scatter_and_scatter_add(device):
         dg.zeros(2, 3, device=device).scatter(1, dg.tensor([[3]], device=device), 1.0)
 
 
+def test_gather_scatter_operands_on_another_device_raise(device):
+    # regression: a cpu index reached the OpenCL kernel and failed there with CL_INVALID_ARG_SIZE
+    other = "cpu" if device != "cpu" else "opencl:0" if dg.opencl.is_available() else None
+    if other is None:
+        pytest.skip("needs a second device: no OpenCL device found")
+    x = dg.zeros(2, 3, device=device)
+    same = f"Expected all tensors to be on the same device, but found at least two devices, {x.device} and "
+    with pytest.raises(RuntimeError, match=same):
+        x.gather(1, dg.tensor([[0]], device=other))
+    with pytest.raises(RuntimeError, match=same):
+        x.scatter(1, dg.tensor([[0]], device=other), 1.0)
+    with pytest.raises(RuntimeError, match=same):
+        x.scatter_add_(1, dg.tensor([[0]], device=device), dg.ones(1, 1, device=other))
+
+
 def test_index_select(device):
     x = dg.tensor(REF, device=device)
     i = dg.tensor([2, 0], device=device)

@@ -43,7 +43,7 @@ def test_zeros_ones_shapes_and_dtypes(fn, value, device):
     for args in [(2, 3), ((2, 3),), ([2, 3],), (dg.Size([2, 3]),)]:
         t = fn(*args, device=device)
         assert t.shape == (2, 3) and t.dtype == dg.float32
-        np.testing.assert_array_equal(t.numpy(), np.full((2, 3), value, np.float32))
+        np.testing.assert_array_equal(t.cpu().numpy(), np.full((2, 3), value, np.float32))
     assert fn(4, dtype=dg.int32, device=device).dtype == dg.int32
     assert fn((), device=device).shape == ()
     assert fn(0, 3, device=device).numel() == 0
@@ -58,7 +58,7 @@ def test_full_infers_dtype_from_fill_value(device):
     assert dg.full((2, 2), 1.5, device=device).dtype == dg.float32
     assert dg.full((2, 2), 7, device=device).dtype == dg.int64
     assert dg.full((2, 2), True, device=device).dtype == dg.bool
-    np.testing.assert_array_equal(dg.full((2, 3), 7, device=device).numpy(), np.full((2, 3), 7))
+    np.testing.assert_array_equal(dg.full((2, 3), 7, device=device).cpu().numpy(), np.full((2, 3), 7))
     assert dg.full((2,), 2, dtype=dg.float64, device=device).tolist() == [2.0, 2.0]
 
 
@@ -90,7 +90,7 @@ def test_arange(device):
     assert dg.arange(5, device=device).dtype == dg.int64
     assert dg.arange(1, 4, device=device).tolist() == [1, 2, 3]
     assert dg.arange(0, 1, 0.25, device=device).dtype == dg.float32
-    np.testing.assert_allclose(dg.arange(0, 1, 0.25, device=device).numpy(), [0, 0.25, 0.5, 0.75])
+    np.testing.assert_allclose(dg.arange(0, 1, 0.25, device=device).cpu().numpy(), [0, 0.25, 0.5, 0.75])
     assert dg.arange(5, 0, -2, device=device).tolist() == [5, 3, 1]
     assert dg.arange(3.0, device=device).dtype == dg.float32
     assert dg.arange(3, dtype=dg.float64, device=device).dtype == dg.float64
@@ -99,10 +99,10 @@ def test_arange(device):
 def test_linspace_and_eye(device):
     t = dg.linspace(0, 1, 5, device=device)
     assert t.dtype == dg.float32
-    np.testing.assert_allclose(t.numpy(), np.linspace(0, 1, 5), rtol=1e-6)
+    np.testing.assert_allclose(t.cpu().numpy(), np.linspace(0, 1, 5), rtol=1e-6)
     assert dg.linspace(-1, 1, 1, device=device).tolist() == [-1.0]
-    np.testing.assert_array_equal(dg.eye(3, device=device).numpy(), np.eye(3, dtype=np.float32))
-    np.testing.assert_array_equal(dg.eye(2, 3, device=device).numpy(), np.eye(2, 3))
+    np.testing.assert_array_equal(dg.eye(3, device=device).cpu().numpy(), np.eye(3, dtype=np.float32))
+    np.testing.assert_array_equal(dg.eye(2, 3, device=device).cpu().numpy(), np.eye(2, 3))
     assert dg.eye(2, dtype=dg.int64, device=device).dtype == dg.int64
 
 
@@ -135,6 +135,17 @@ def test_numpy_shares_memory_both_ways():
     assert t[0, 0].item() == 3
     t[1, 1] = 4
     assert a[1, 1] == 4
+
+
+def test_numpy_needs_a_cpu_tensor(device):
+    t = dg.ones(2, device=device)
+    if t.device.type == "cpu":
+        assert t.numpy().tolist() == [1.0, 1.0]
+    else:
+        with pytest.raises(TypeError, match=f"can't convert {device} device type tensor to numpy. Use Tensor.cpu\\(\\) "
+                                            "to copy the tensor to host memory first."):
+            t.numpy()
+    assert t.cpu().numpy().tolist() == [1.0, 1.0]
 
 
 def test_numpy_on_requires_grad_raises():

@@ -1,7 +1,8 @@
 """Property tests against NumPy: elementwise ops with broadcasting, reductions, indexing."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import distgrad as dg
@@ -108,19 +109,26 @@ def test_argmax_max_dim(case):
 def basic_index(draw):
     shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5))
     x = np.arange(int(np.prod(shape))).reshape(shape)
-    items = []
-    for n in shape[:draw(st.integers(0, len(shape)))]:
-        kind = draw(st.sampled_from(["int", "slice", "none"]))
-        if kind == "int":
-            items.append(draw(st.integers(-n, n - 1)))
-        elif kind == "slice":
-            items.append(slice(draw(st.none() | st.integers(-n - 1, n + 1)), draw(st.none() | st.integers(-n - 1, n + 1)),
-                               draw(st.none() | st.integers(1, 3))))
-        else:   # None adds a dim and consumes none, so a full slice still has to consume this one
-            items += [None, slice(None)]
-    if draw(st.booleans()):
-        items.insert(draw(st.integers(0, len(items))), Ellipsis)
-    return x, tuple(items)
+
+    def items_for(sides):
+        items = []
+        for n in sides:
+            kind = draw(st.sampled_from(["int", "slice", "none"]))
+            if kind == "int":
+                items.append(draw(st.integers(-n, n - 1)))
+            elif kind == "slice":
+                items.append(slice(draw(st.none() | st.integers(-n - 1, n + 1)),
+                                   draw(st.none() | st.integers(-n - 1, n + 1)), draw(st.none() | st.integers(1, 3))))
+            else:   # None adds a dim and consumes none, so a full slice still has to consume this one
+                items += [None, slice(None)]
+        return items
+
+    lead = draw(st.integers(0, len(shape)))
+    if not draw(st.booleans()):
+        return x, tuple(items_for(shape[:lead]))
+    # an Ellipsis between the leading and trailing items: those after it index the last dims
+    trail = draw(st.integers(0, len(shape) - lead))
+    return x, tuple(items_for(shape[:lead]) + [Ellipsis] + items_for(shape[len(shape) - trail:]))
 
 
 @SETTINGS

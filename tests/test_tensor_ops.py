@@ -37,7 +37,7 @@ UNARY = [  # name, distgrad fn, numpy fn, input
 def test_unary_matches_numpy(fn, ref, x, device):
     out = fn(dg.tensor(x, device=device))
     assert out.dtype == dg.float32 and out.shape == x.shape
-    np.testing.assert_allclose(out.numpy(), ref(x).astype(np.float32), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.cpu().numpy(), ref(x).astype(np.float32), rtol=1e-5, atol=1e-6)
 
 
 BINARY = [
@@ -67,7 +67,7 @@ def test_binary_broadcast_matches_numpy(fn, ref, shapes, device):
     out = fn(dg.tensor(a, device=device), dg.tensor(b, device=device))
     expected = ref(a, b)
     assert tuple(out.shape) == np.broadcast_shapes(a.shape, b.shape) or tuple(out.shape) == expected.shape
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.cpu().numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_integer_arithmetic(device):
@@ -153,7 +153,7 @@ def test_bitwise_in_place(device):
 
 def test_round_half_to_even_and_decimals(device):
     assert dg.tensor([-2.5, -0.5, 0.5, 1.5, 2.5], device=device).round().tolist() == [-2, -0, 0, 2, 2]
-    np.testing.assert_allclose(dg.tensor([1.2345], device=device).round(decimals=2).numpy(), [1.23], rtol=1e-6)
+    np.testing.assert_allclose(dg.tensor([1.2345], device=device).round(decimals=2).cpu().numpy(), [1.23], rtol=1e-6)
 
 
 def test_clamp_forms(device):
@@ -257,7 +257,7 @@ def test_reductions_match_numpy(fn, ref, device):
     out = fn(dg.tensor(R3, device=device))
     expected = np.asarray(ref(R3))
     assert tuple(out.shape) == expected.shape
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.cpu().numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_max_min_named_tuples(device):
@@ -320,15 +320,15 @@ def test_matmul_shapes_match_numpy(sa, sb, device):
     out = dg.tensor(a, device=device) @ dg.tensor(b, device=device)
     expected = a @ b
     assert tuple(out.shape) == np.shape(expected)
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(dg.matmul(dg.tensor(a, device=device), dg.tensor(b, device=device)).numpy(), expected,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.cpu().numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dg.matmul(dg.tensor(a, device=device), dg.tensor(b, device=device)).cpu().numpy(),
+                               expected, rtol=1e-5, atol=1e-5)
 
 
 def test_matmul_on_transposed_operands(device):
     a = RNG.standard_normal((4, 3)).astype(np.float32)
     out = dg.tensor(a, device=device).t() @ dg.tensor(a, device=device)
-    np.testing.assert_allclose(out.numpy(), a.T @ a, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.cpu().numpy(), a.T @ a, rtol=1e-5, atol=1e-5)
 
 
 def test_matmul_errors(device):
@@ -350,14 +350,14 @@ def test_mm_bmm_addmm_dot_outer(device):
     a, b = RNG.standard_normal((2, 3)).astype(np.float32), RNG.standard_normal((3, 4)).astype(np.float32)
     c = RNG.standard_normal((2, 4)).astype(np.float32)
     ta, tb, tc = (dg.tensor(v, device=device) for v in (a, b, c))
-    np.testing.assert_allclose(ta.mm(tb).numpy(), a @ b, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(dg.addmm(tc, ta, tb).numpy(), c + a @ b, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(dg.addmm(tc, ta, tb, beta=0.5, alpha=2).numpy(), 0.5 * c + 2 * (a @ b), rtol=1e-5,
+    np.testing.assert_allclose(ta.mm(tb).cpu().numpy(), a @ b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dg.addmm(tc, ta, tb).cpu().numpy(), c + a @ b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dg.addmm(tc, ta, tb, beta=0.5, alpha=2).cpu().numpy(), 0.5 * c + 2 * (a @ b), rtol=1e-5,
                                atol=1e-5)
-    np.testing.assert_allclose(dg.addmm(tc[0], ta, tb).numpy(), c[0] + a @ b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dg.addmm(tc[0], ta, tb).cpu().numpy(), c[0] + a @ b, rtol=1e-5, atol=1e-5)
     ba, bb = RNG.standard_normal((5, 2, 3)).astype(np.float32), RNG.standard_normal((5, 3, 4)).astype(np.float32)
-    np.testing.assert_allclose(dg.bmm(dg.tensor(ba, device=device), dg.tensor(bb, device=device)).numpy(), ba @ bb,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dg.bmm(dg.tensor(ba, device=device), dg.tensor(bb, device=device)).cpu().numpy(),
+                               ba @ bb, rtol=1e-5, atol=1e-5)
     v, w = np.array([1.0, 2.0, 3.0], np.float32), np.array([4.0, 5.0], np.float32)
     assert dg.tensor(v, device=device).dot(dg.tensor(v, device=device)).item() == 14.0
     assert dg.outer(dg.tensor(v, device=device), dg.tensor(w, device=device)).tolist() == np.outer(v, w).tolist()
@@ -407,7 +407,7 @@ def test_inplace_ops_write_into_self(device):
     x.sqrt_().neg_().abs_()
     assert x.tolist() == [1, 2, 3]
     x.exp_().log_()
-    np.testing.assert_allclose(x.numpy(), [1, 2, 3], rtol=1e-6)
+    np.testing.assert_allclose(x.cpu().numpy(), [1, 2, 3], rtol=1e-6)
     assert x.data_ptr() == ptr
 
 
@@ -433,8 +433,9 @@ def test_more_inplace_ops(device):
     x = dg.tensor([-1.5, 0.5, 2.5], device=device)
     assert x.clone().relu_().tolist() == [0, 0.5, 2.5]
     assert x.clone().floor_().tolist() == [-2, 0, 2]
-    np.testing.assert_allclose(x.clone().sigmoid_().numpy(), 1 / (1 + np.exp(-np.array([-1.5, 0.5, 2.5]))), rtol=1e-6)
-    np.testing.assert_allclose(x.clone().tanh_().numpy(), np.tanh([-1.5, 0.5, 2.5]), rtol=1e-6)
+    np.testing.assert_allclose(x.clone().sigmoid_().cpu().numpy(), 1 / (1 + np.exp(-np.array([-1.5, 0.5, 2.5]))),
+                               rtol=1e-6)
+    np.testing.assert_allclose(x.clone().tanh_().cpu().numpy(), np.tanh([-1.5, 0.5, 2.5]), rtol=1e-6)
     y = dg.ones(3, device=device)
     y.addcmul_(dg.tensor([1.0, 2.0, 3.0], device=device), dg.tensor([2.0, 2.0, 2.0], device=device), value=0.5)
     assert y.tolist() == [2, 3, 4]
@@ -526,7 +527,7 @@ def test_misc_helpers(device):
     assert dg.isclose(a, dg.tensor([1.0, 2.1], device=device)).tolist() == [True, False]
     assert a.type_as(dg.zeros(1, dtype=dg.int32)).dtype == dg.int32
     assert a.softmax(0).sum().item() == pytest.approx(1.0)
-    np.testing.assert_allclose(a.log_softmax(0).numpy(), np.log(np.exp([1, 2]) / np.exp([1, 2]).sum()), rtol=1e-6)
+    np.testing.assert_allclose(a.log_softmax(0).cpu().numpy(), np.log(np.exp([1, 2]) / np.exp([1, 2]).sum()), rtol=1e-6)
     assert hash(a) != hash(a.clone())
     assert a in {a}
 

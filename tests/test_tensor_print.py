@@ -10,13 +10,13 @@ import types
 
 import numpy as np
 import pytest
-from distgrad.backends import base
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from distgrad import return_types
 from distgrad._tensor_str import get_printoptions, set_printoptions, tensor_repr
+from distgrad.backends import base
 from distgrad.size import Size
 
 nan, inf = np.nan, np.inf

@@ -75,6 +75,57 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "distgrad" / "opencl"
 
 
+class _LaunchPlan:
+    """One elementwise layout's launches.
+
+    NOTE [ Elementwise launch plans ]
+    A primitive call's Python work before the enqueue (collapsing dims, choosing the kernel) depends only on the
+    expression, the dtypes and the shapes and strides, so it is done once per layout. The layout also fixes the numel,
+    shape and stride arguments: the plan has a kernel object of its own with those set once, and a launch sets only
+    the buffers and offsets that differ from its previous launch (kernel arguments persist in the kernel object and
+    are captured at each enqueue), and the constants. A queued launch then costs little more than the driver's enqueue.
+    """
+
+    __slots__ = ("buffer_args", "const_args", "const_types", "gsize", "knl", "last", "offset_args")
+
+    def __init__(self, knl: cl.Kernel, numel: int, shape: tuple, strides: list[tuple], const_types: list) -> None:
+        # the argument order of _elementwise_source: out, numel, shape, (offset, *strides) per operand, inputs, consts
+        nd, n_ops = len(shape), len(strides)
+        fixed = [numel, *shape]
+        self.offset_args = [2 + nd + k * (1 + nd) for k in range(n_ops)]
+        for st in strides:
+            fixed += [None, *st]
+        for i, v in enumerate(fixed):
+            if v is not None:
+                knl.set_arg(1 + i, np.int64(v))
+        first_in = 2 + nd + n_ops * (1 + nd)
+        self.buffer_args = [0] + list(range(first_in, first_in + n_ops - 1))
+        self.const_args = list(range(first_in + n_ops - 1, first_in + n_ops - 1 + len(const_types)))
+        self.knl, self.gsize, self.const_types = knl, (_round_up(numel, 64),), const_types
+        self.last: list = [None] * (2 * n_ops)
+
+    def launch(self, queue: cl.CommandQueue, out: View, inputs: list[View], consts: list) -> None:
+        knl, last = self.knl, self.last
+        views = [out, *inputs]
+        for k, (v, i) in enumerate(zip(views, self.buffer_args)):
+            buf = v.storage.buf
+            if buf is not last[k]:   # identity: last[] keeps the previous buffer alive, so no id is reused
+                knl.set_arg(i, buf)
+                last[k] = buf
+        n = len(views)
+        for k, (v, i) in enumerate(zip(views, self.offset_args)):
+            if v.offset != last[n + k]:
+                knl.set_arg(i, np.int64(v.offset))
+                last[n + k] = v.offset
+        for i, t, c in zip(self.const_args, self.const_types, consts):
+            knl.set_arg(i, t(c))
+        cl.enqueue_nd_range_kernel(queue, knl, self.gsize, None)
+
+
+def _as_bool_byte(v: Any) -> np.uint8:
+    return np.uint8(bool(v))
+
+
 def _round_up(n: int, m: int) -> int:
     return max(m, (n + m - 1) // m * m)
 
@@ -91,17 +142,23 @@ class _Storage(Storage):
 
 
 class BufferPool:
-    """Reuses device buffers by size class (NOTE [ OpenCL queue and buffer pool ]), up to `limit` idle bytes."""
+    """Reuses device buffers by size class (NOTE [ OpenCL queue and buffer pool ]), up to `limit` idle bytes.
 
-    def __init__(self, ctx: cl.Context, limit: int) -> None:
+    With `exact`, a buffer has the size asked for (at least 1 byte), so that a memory checker such as oclgrind sees
+    every access past the end of a tensor, not only those past the rounded-up size.
+    """
+
+    def __init__(self, ctx: cl.Context, limit: int, exact: bool = False) -> None:
         self.ctx = ctx
         self.limit = limit
+        self.exact = exact
         self.idle: dict[int, list[cl.Buffer]] = defaultdict(list)
         self.idle_bytes = 0
 
-    @staticmethod
-    def size_class(nbytes: int) -> int:
+    def size_class(self, nbytes: int) -> int:
         """Round up to 256 bytes, and above 1 MiB to a quarter of the next power of two (at most 25% slack)."""
+        if self.exact:
+            return max(nbytes, 1)
         if nbytes <= 1 << 20:
             return _round_up(nbytes, 256)
         return _round_up(nbytes, 1 << (nbytes.bit_length() - 3))
@@ -155,8 +212,9 @@ class OpenCLBackend:
         self.matmul_path = os.environ.get("DISTGRAD_OPENCL_MATMUL") or ("blas" if self.host_memory else "local")
         if self.matmul_path not in MATMUL_PATHS:
             raise RuntimeError(f"DISTGRAD_OPENCL_MATMUL={self.matmul_path!r}: expected one of {MATMUL_PATHS}")
-        self.pool = BufferPool(self.ctx, min(info.global_mem_bytes // 4, 2 << 30))
+        self.pool = BufferPool(self.ctx, min(info.global_mem_bytes // 4, 2 << 30), exact=info.platform == "Oclgrind")
         self._kernels: dict[tuple, cl.Kernel] = {}
+        self._ew_plans: dict[tuple, tuple] = {}   # elementwise launches by layout (NOTE [ Elementwise launch plans ])
         # besides the source and the build options, everything that can change the binary a source compiles to
         self._cache_tag = repr((info.platform, info.name, info.driver_version, info.opencl_version,
                                 dev.platform.version, cl.VERSION_TEXT))
@@ -299,20 +357,28 @@ class OpenCLBackend:
         numel = out.numel
         if numel == 0:
             return out
+        layout = (skeleton, in_dtypes, out.dtype.name, out.shape, out.strides, *[v.strides for v in inputs])
+        plan = self._ew_plans.get(layout)
+        if plan is None:
+            plan = self._elementwise_plan(skeleton, in_dtypes, out, inputs)
+            if len(self._ew_plans) >= 4096:
+                self._ew_plans.clear()
+            self._ew_plans[layout] = plan
+        try:
+            plan.launch(self.queue, out, inputs, consts)
+        except cl.Error as e:
+            raise self._error(e, f"{what} {list(out.shape)} {out.dtype}") from None
+        return out
+
+    def _elementwise_plan(self, skeleton: tuple, in_dtypes: tuple, out: View, inputs: list[View]) -> _LaunchPlan:
         shape, strides = collapse(out.shape, [out.strides] + [v.strides for v in inputs])
         classes = tuple(stride_class(s) for s in strides)
         key = ("ew", skeleton, in_dtypes, out.dtype.name, len(shape), classes)
         knl = self._kernels.get(key) or self._kernel(key, lambda: _elementwise_source(
             skeleton, in_dtypes, out.dtype.name, len(shape), classes))
-        if consts:
-            kinds = _expr(skeleton, in_dtypes, out.dtype.name).consts
-            consts = [np.uint8(bool(v)) if d == "bool" else _NP_OF_CTYPE[COMPUTE[d]](v) for (d, _), v in zip(kinds, consts)]
-        args = [out.storage.buf, numel,
-                *index_args(shape, [(out.offset, strides[0])] + [(v.offset, s) for v, s in zip(inputs, strides[1:])]),
-                *[v.storage.buf for v in inputs], *consts]
-        self._launch(knl, (_round_up(numel, 64),), None, args,
-                     lambda: f"{what} {list(out.shape)} {out.dtype}")
-        return out
+        kinds = _expr(skeleton, in_dtypes, out.dtype.name).consts
+        const_types = [_as_bool_byte if d == "bool" else _NP_OF_CTYPE[COMPUTE[d]] for d, _ in kinds]
+        return _LaunchPlan(cl.Kernel(knl.program, knl.function_name), out.numel, shape, strides, const_types)
 
     # ---- reductions and scans ----------------------------------------------------------------------------------
 
@@ -568,6 +634,8 @@ def _expr(skeleton: tuple, in_dtypes: tuple, out_dtype: str) -> Expr:
 
 def _split_consts(expr: tuple) -> tuple[tuple, list]:
     """The expression with constant values blanked (the cache key) and the values in render order."""
+    if _has_no_consts(expr):   # unary, binary, where, copy: skip the walk
+        return expr, []
     consts: list = []
 
     def walk(e: tuple) -> tuple:
@@ -579,6 +647,14 @@ def _split_consts(expr: tuple) -> tuple[tuple, list]:
         return (e[0], *[walk(c) for c in e[1:]])
 
     return walk(expr), consts
+
+
+@functools.lru_cache(maxsize=4096)
+def _has_no_consts(expr: tuple) -> bool:
+    """True when the expression holds no ("const", value) node (cached by value, which is exact for a yes/no)."""
+    if expr[0] in ("const", "in"):
+        return expr[0] == "in"
+    return all(_has_no_consts(c) for c in (expr[2:] if expr[0] == "cast" else expr[1:]))
 
 
 def _elementwise_source(skeleton: tuple, in_dtypes: tuple, out_dtype: str, nd: int, classes: tuple) -> tuple:
