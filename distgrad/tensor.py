@@ -784,7 +784,7 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         _check_index_tensor(self, index, d, "scatter")
         if not isinstance(src, Tensor):
             src = self.new_full(index.shape, src)
-        _same_device(self._view, src._view)
+        check_same_device(self._view, src._view)
         return ops.Scatter.apply(self, index, src.to(self.dtype), dim=d, mode=mode)
 
     def index_select(self, dim: int, index: Tensor) -> Tensor:
@@ -1009,7 +1009,7 @@ def _rebuild(values: Any, dtype_name: str, device: str, requires_grad: bool) -> 
 
 
 def _check_index_tensor(x: Tensor, index: Tensor, d: int, name: str) -> None:
-    _same_device(x._view, index._view)
+    check_same_device(x._view, index._view)
     if index.dtype is not int64:
         raise RuntimeError(f"{name}(): Expected dtype int{'32/int' if name == 'gather' else ''}64 for index")
     if index.ndim != x.ndim and not (index.ndim <= 1 and x.ndim <= 1):
