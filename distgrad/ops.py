@@ -425,16 +425,35 @@ def _t(v: View) -> View:
     return V.permute(v, (1, 0))
 
 
+def _column_major(v: View) -> bool:
+    """A transposed contiguous matrix, such as weight.t() in nn.Linear."""
+    return v.strides == (1, v.shape[0]) and v.shape[0] > 1 and v.shape[1] > 1
+
+
+def _mm_grads(ctx, g: View) -> tuple[View | None, View | None]:
+    """The gradients of a and b in a @ b, each in its input's memory layout: a column-major input's gradient is
+    computed as (x.T @ y.T).T, so the gradient of a transposed weight lands contiguous in the weight's own layout
+    and .grad takes it without a transposing copy (as PyTorch's mm_mat1_backward / mm_mat2_backward)."""
+    b, a = ctx.saved_tensors
+    a_col, b_col = ctx.column_major
+    ga = gb = None
+    if b is not None:
+        ga = _t(_mm(b, _t(g))) if a_col else _mm(g, _t(b))
+    if a is not None:
+        gb = _t(_mm(_t(g), a)) if b_col else _mm(_t(a), g)
+    return ga, gb
+
+
 class Mm(Function):
     @staticmethod
     def forward(ctx, a: View, b: View) -> View:
         ctx.save_for_backward(b if ctx.needs_input_grad[0] else None, a if ctx.needs_input_grad[1] else None)
+        ctx.column_major = (_column_major(a), _column_major(b))
         return _mm(a, b)
 
     @staticmethod
     def backward(ctx, g: View):
-        b, a = ctx.saved_tensors
-        return _mm(g, _t(b)) if b is not None else None, _mm(_t(a), g) if a is not None else None
+        return _mm_grads(ctx, g)
 
 
 class Addmm(Function):
@@ -444,14 +463,13 @@ class Addmm(Function):
     def forward(ctx, bias: View, a: View, b: View) -> View:
         ctx.bias_shape = bias.shape
         ctx.save_for_backward(b if ctx.needs_input_grad[1] else None, a if ctx.needs_input_grad[2] else None)
+        ctx.column_major = (_column_major(a), _column_major(b))
         out = _mm(a, b)
         return P.binary("add", out, V.expand(bias, out.shape), out=out)
 
     @staticmethod
     def backward(ctx, g: View):
-        b, a = ctx.saved_tensors
-        return (P.sum_to(g, ctx.bias_shape) if ctx.needs_input_grad[0] else None,
-                _mm(g, _t(b)) if b is not None else None, _mm(_t(a), g) if a is not None else None)
+        return (P.sum_to(g, ctx.bias_shape) if ctx.needs_input_grad[0] else None, *_mm_grads(ctx, g))
 
 
 class Bmm(Function):
