@@ -499,6 +499,54 @@ class Dot(Function):
         return P.mul(V.expand(g, b.shape), b), P.mul(V.expand(g, a.shape), a)
 
 
+# ------------------------------------------------------------------------------------------------------------ losses
+
+class NllLoss(Function):
+    """-logp[i, target[i]] * w[i] over rows of (N, C) log-probabilities, w[i] = weight[target[i]] (1 without weight)
+    and 0 where target[i] == ignore_index; summed, averaged by sum(w) ('mean'), or kept with target's shape."""
+
+    @staticmethod
+    def forward(ctx, logp: View, target: View, weight: View | None = None, ignore_index: int = -100,
+                reduction: str = "mean", target_shape: tuple[int, ...] = ()) -> View:
+        be, n, c = logp.storage.backend, logp.shape[0], logp.shape[1]
+        keep = P.binary("ne", target, V.expand(P.scalar(ignore_index, int64, be), target.shape))
+        safe = P.where(keep, target, V.expand(P.scalar(0, int64, be), target.shape))
+        if n:
+            _check_class_index(safe, c)
+        w = P.copy(keep, dtype=logp.storage.dtype)
+        if weight is not None:
+            w = P.binary("mul", P.gather(weight, 0, safe), w, out=w)
+        safe = V.reshape(safe, (n, 1))
+        loss = P.binary("mul", V.reshape(P.gather(logp, 1, safe), (n,)), w)
+        ctx.safe, ctx.w, ctx.c, ctx.reduction = safe, w, c, reduction
+        if reduction == "none":
+            return V.reshape(P.neg(loss), target_shape)
+        total = P.reduce("sum", loss, (0,))
+        if reduction == "mean":
+            ctx.total = P.reduce("sum", w, (0,))
+            return P.binary("div", P.neg(total), ctx.total)
+        return P.neg(total)
+
+    @staticmethod
+    def backward(ctx, g: View):
+        w, n = ctx.w, ctx.w.shape[0]
+        if ctx.reduction == "none":
+            g = V.reshape(g, (n,))
+        else:
+            g = V.expand(P.div(g, ctx.total) if ctx.reduction == "mean" else g, (n,))
+        coef = P.neg(P.mul(w, g))
+        out = P.full((n, ctx.c), 0, w.storage.dtype, w.storage.backend)
+        return P.scatter("set", out, 1, ctx.safe, V.reshape(coef, (n, 1))), None
+
+
+def _check_class_index(index: View, c: int) -> None:
+    """PyTorch's IndexError for a class index outside [0, c); reads two numbers back from the device."""
+    be = index.storage.backend
+    if be.to_numpy(P.reduce("min", index, (0,))).item() < 0 or be.to_numpy(P.reduce("max", index, (0,))).item() >= c:
+        bad = next(t for t in be.to_numpy(index).tolist() if not 0 <= t < c)
+        raise IndexError(f"Target {bad} is out of bounds.")
+
+
 # ------------------------------------------------------------------------------------------- views (metadata only)
 
 class Reshape(Function):
