@@ -34,7 +34,7 @@ UNARY = {"neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "sin
 BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
           "max": np.maximum, "min": np.minimum, "fmod": np.fmod, "floordiv": np.floor_divide,
           "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal}
-REDUCE = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}
+REDUCE = {"sum": np.add.reduce, "prod": np.multiply.reduce, "max": np.maximum.reduce, "min": np.minimum.reduce}
 ARG_REDUCE = {"argmax": np.argmax, "argmin": np.argmin}
 SCAN = {"cumsum": np.cumsum, "cumprod": np.cumprod}
 # Ops that may divide by zero, overflow or leave their domain: PyTorch returns inf/nan silently, so do we.
