@@ -158,7 +158,8 @@ class CPUBackend:
 
     def where(self, cond: View, a: View, b: View, out: View | None = None) -> View:
         xc, xa, xb = as_ndarray(cond), as_ndarray(a), as_ndarray(b)
-        r = _select_bits(xc, xa, xb) if xa.dtype == xb.dtype and xa.size >= 4096 else np.where(xc, xa, xb)
+        fast = xc.dtype == np.bool_ and xa.dtype == xb.dtype and xa.size >= 4096
+        r = _select_bits(xc, xa, xb) if fast else np.where(xc, xa, xb)
         if out is None:
             return self._wrap(r)
         as_ndarray(out)[...] = r
