@@ -1,0 +1,1 @@
+"""OpenCL C kernel sources, read by codegen.py (package data, not Python)."""
