@@ -22,9 +22,14 @@ import numpy as np
 MEMORY_OPS = ("alloc", "from_numpy", "to_numpy", "copy", "fill")
 UNARY_OPS = ("neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "abs", "floor", "round",
              # beyond DESIGN.md's ten: each is one kernel that would otherwise be several, or numerically worse
-             "ceil", "sign", "log1p", "expm1", "sigmoid", "tan", "erf")
-BINARY_OPS = ("add", "sub", "mul", "div", "pow", "max", "min", "fmod", "floordiv", "eq", "ne", "lt", "le")
+             "ceil", "sign", "log1p", "expm1", "sigmoid", "tan", "erf",
+             "bitwise_not")
+BINARY_OPS = ("add", "sub", "mul", "div", "pow", "max", "min", "fmod", "floordiv", "eq", "ne", "lt", "le",
+              "bitwise_and", "bitwise_or", "bitwise_xor", "lshift", "rshift")
 COMPARISON_OPS = frozenset(("eq", "ne", "lt", "le"))          # these produce bool
+# Integer and bool dtypes only (bool: logical and/or/xor/not); the shifts take integers only. A shift by a negative
+# amount or by the dtype's width or more gives 0 (lshift) or the sign (rshift), as NumPy and PyTorch do.
+INTEGER_OPS = frozenset(("bitwise_not", "bitwise_and", "bitwise_or", "bitwise_xor", "lshift", "rshift"))
 REDUCE_OPS = ("sum", "prod", "max", "min")
 ARG_REDUCE_OPS = ("argmax", "argmin")
 SCAN_OPS = ("cumsum", "cumprod")

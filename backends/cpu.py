@@ -30,10 +30,13 @@ def _erf_typed(x, out=None):
 
 UNARY = {"neg": np.negative, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos,
          "tanh": np.tanh, "abs": np.abs, "floor": np.floor, "round": np.rint, "ceil": np.ceil, "sign": np.sign,
-         "log1p": np.log1p, "expm1": np.expm1, "sigmoid": _sigmoid, "tan": np.tan, "erf": _erf_typed}
+         "log1p": np.log1p, "expm1": np.expm1, "sigmoid": _sigmoid, "tan": np.tan, "erf": _erf_typed,
+         "bitwise_not": np.invert}
 BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
           "max": np.maximum, "min": np.minimum, "fmod": np.fmod, "floordiv": np.floor_divide,
-          "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal}
+          "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "bitwise_and": np.bitwise_and,
+          "bitwise_or": np.bitwise_or, "bitwise_xor": np.bitwise_xor, "lshift": np.left_shift,
+          "rshift": np.right_shift}
 REDUCE = {"sum": np.add.reduce, "prod": np.multiply.reduce, "max": np.maximum.reduce, "min": np.minimum.reduce}
 ARG_REDUCE = {"argmax": np.argmax, "argmin": np.argmin}
 SCAN = {"cumsum": np.cumsum, "cumprod": np.cumprod}

@@ -15,8 +15,8 @@ from distgrad.dtypes import (bool, double, float, float16, float32, float64, get
                              int16, int32, int64, long, promote_types, set_default_dtype, short, uint8)
 from distgrad.function import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from distgrad.joining import broadcast_tensors, cat, concat, concatenate, hstack, stack, vstack, where
-from distgrad.random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed,
-                             set_rng_state)
+from distgrad.random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, multinomial,
+                             seed, set_rng_state)
 from distgrad._tensor_str import get_printoptions, set_printoptions
 from distgrad.size import Size
 from distgrad.tensor import Tensor, broadcast_shapes
@@ -56,7 +56,8 @@ for _name in ("add", "sub", "subtract", "mul", "multiply", "div", "divide", "tru
               "log1p", "expm1", "sqrt", "rsqrt", "square", "sin", "cos", "tan", "tanh", "sigmoid", "erf", "reciprocal",
               "relu", "floor", "ceil", "round", "trunc", "frac", "clamp", "clip", "clamp_min", "clamp_max", "maximum",
               "minimum", "eq", "ne", "lt", "le", "gt", "ge", "less", "less_equal", "greater", "greater_equal",
-              "not_equal", "logical_and", "logical_or", "logical_xor", "logical_not", "isnan", "isinf", "isfinite",
+              "not_equal", "logical_and", "logical_or", "logical_xor", "logical_not", "bitwise_and", "bitwise_or",
+              "bitwise_xor", "bitwise_not", "bitwise_left_shift", "bitwise_right_shift", "isnan", "isinf", "isfinite",
               "sum", "nansum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "argsort", "sort",
               "topk", "cumsum", "cumprod", "norm", "var", "std", "logsumexp", "all", "any", "count_nonzero",
               "allclose", "isclose", "equal", "mm", "bmm", "addmm", "dot", "inner", "outer", "ger", "matmul", "trace",

@@ -153,7 +153,7 @@ class Function:
         node.ctx = ctx
         result = Tensor._make(out._view)
         if id(out) not in ctx._non_differentiable:
-            result._requires_grad, result.grad_fn = True, node
+            result._requires_grad, result._grad_fn = True, node
 
         return result
 

@@ -29,7 +29,11 @@ def _infer_numpy(data: Any, dtype: DType | None) -> np.ndarray:
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
         data = [x.detach()._host() if isinstance(x, Tensor) else x for x in data]
     is_array = isinstance(data, np.ndarray) or isinstance(data, np.generic)
-    arr = np.asarray(data)
+    try:
+        arr = np.asarray(data)
+    except ValueError:
+        _check_ragged(data)
+        raise
     if arr.dtype.kind in "OUSV":
         raise TypeError(f"new(): invalid data type '{type(data).__name__}'" if arr.dtype.kind != "O" else
                         "Could not infer dtype of " + type(data).__name__)
@@ -45,6 +49,22 @@ def _infer_numpy(data: Any, dtype: DType | None) -> np.ndarray:
         raise TypeError(f"can't convert np.ndarray of type numpy.{arr.dtype}. The only supported types are: float64, "
                         "float32, float16, int64, int32, int16, int8, uint8, and bool.")
     return arr
+
+
+def _check_ragged(data: Any) -> None:
+    """PyTorch's error for nested sequences of unequal lengths: the sizes are those of the first elements."""
+    shape, first = [], data
+    while isinstance(first, (list, tuple, np.ndarray)):
+        shape.append(len(first))
+        if not len(first):
+            break
+        first = first[0]
+    level = [data]
+    for d, n in enumerate(shape):
+        for seq in level:
+            if isinstance(seq, (list, tuple, np.ndarray)) and len(seq) != n:
+                raise ValueError(f"expected sequence of length {n} at dim {d} (got {len(seq)})")
+        level = [x for seq in level if isinstance(seq, (list, tuple, np.ndarray)) for x in seq]
 
 
 def tensor(data: Any, *, dtype: DType | None = None, device: Any = None, requires_grad: bool = False,

@@ -6,7 +6,8 @@ instance of the Function's `Node` subclass named like PyTorch's (`MulBackward0`)
 A node keeps `next_functions` (one (node, 0) pair per input: the input's grad_fn, an AccumulateGrad for a leaf that
 requires grad, or None) and what forward saved. Every Function has exactly one differentiable output.
 The engine (run_backward) orders nodes topologically from the roots, sums the gradients arriving at each node, runs
-tensor hooks, then the node's backward, and AccumulateGrad nodes add into leaves' `.grad`.
+tensor hooks, then the node's backward, and AccumulateGrad nodes add into leaves' `.grad`. Views and in-place writes
+rewrite the graph as NOTE [ Views and in-place ] (distgrad/inplace.py) describes.
 
 NOTE [ Saved tensors and versions ]
 save_for_backward records each View with its Storage.version; every in-place write bumps the version, so a backward
@@ -171,8 +172,9 @@ class AccumulateGrad:
 
 
 def _edge(t: Any) -> Node | AccumulateGrad | None:
-    if t.grad_fn is not None:
-        return t.grad_fn
+    fn = t._grad_fn if t._base is None else t.grad_fn       # a view's grad_fn may need regenerating
+    if fn is not None:
+        return fn
     if t._requires_grad:
         acc = t._accumulator
         if acc is None:
@@ -209,9 +211,25 @@ class Function:
                     node = cls.Node(inputs, needs)
                     out = _make_tensor(cls.forward(node, *[t._view for t in inputs], **kwargs))
                     out._requires_grad = True
-                    out.grad_fn = node
+                    out._grad_fn = node
                     return out
         return _make_tensor(cls.forward(NO_GRAD_CTX, *[t._view for t in inputs], **kwargs))
+
+
+class ViewFunction(Function):
+    """A Function whose output shares its input's memory: the output records its base (NOTE [ Views and in-place ]
+    in distgrad/inplace.py). A forward that had to copy (reshape of a non-viewable layout) makes no view."""
+
+    @classmethod
+    def apply(cls, x: Any, **kwargs: Any) -> Any:
+        out = super().apply(x, **kwargs)
+        storage = out._view.storage
+        if storage is x._view.storage:
+            out._base = x if x._base is None else x._base
+            out._attr_version = storage.version
+            if x._view_no_grad or not _grad_enabled[0]:
+                out._view_no_grad = True
+        return out
 
 
 def _make_tensor(v: View) -> Any:

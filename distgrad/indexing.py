@@ -191,7 +191,7 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
     if value.device != x.device:
         value = value.to(x.device)
     spec, adv = _plan(x, index)
-    recording = is_grad_enabled() and (x._requires_grad or value._requires_grad)
+    recording = is_grad_enabled() and (x.requires_grad or value._requires_grad)
     if not adv and not recording:
         window = V.index(x._view, spec)
         P.copy(_broadcast_value(value, window.shape)._view, out=window)
@@ -251,5 +251,5 @@ def index_put(x: Tensor, indices: tuple, values: Any, accumulate: bool, inplace:
     target = x if inplace else x.clone()
     value = values.to(x.dtype) if isinstance(values, Tensor) else x._operand(values).to(x.dtype)
     spec, adv = _plan(target, tuple(indices))
-    recording = is_grad_enabled() and (target._requires_grad or value._requires_grad)
+    recording = is_grad_enabled() and (target.requires_grad or value._requires_grad)
     return _put(target, spec, adv, value, accumulate, recording)

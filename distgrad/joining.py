@@ -46,7 +46,12 @@ def stack(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None)
             raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at "
                                f"entry 0 and {list(t.shape)} at entry {i}")
     d = _dim(dim, tensors[0].ndim + 1)
-    return cat([t.unsqueeze(d) for t in tensors], d, out=out)
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        _same_device(tensors[0]._view, t._view)
+        dtype = promote_types(dtype, t.dtype)
+    result = ops.Stack.apply(*(t.to(dtype) for t in tensors), dim=d)
+    return result if out is None else out.resize_(result.shape).copy_(result)
 
 
 def hstack(tensors: Sequence[Tensor]) -> Tensor:

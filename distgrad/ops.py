@@ -8,7 +8,7 @@ import math
 from distgrad import prims as P
 from distgrad import views as V
 from distgrad.backends.base import View, int64
-from distgrad.function import Function
+from distgrad.function import Function, ViewFunction
 
 
 def _c(like: View, value: float) -> View:
@@ -96,6 +96,10 @@ class Pow(Function):
             gb = P.mul(g, P.mul(out, P.unary("log", a)))
             gb = _where_zero(P.mul(P.binary("eq", a, _c(a, 0)), P.binary("le", _c(b, 0), b)), gb)
         return ga, gb
+
+
+class PowTensor(Pow):
+    grad_fn_name = "PowBackward1"      # PyTorch names pow by a tensor exponent apart from pow by a scalar
 
 
 class _MinMax(Function):
@@ -235,6 +239,15 @@ class Where(Function):
                 P.where(cond, zero, g) if ctx.needs_input_grad[2] else None)
 
 
+class MaskedFill(Where):
+    """where(mask, value, x) under PyTorch's name for x.masked_fill(mask, value)."""
+    grad_fn_name = "MaskedFillBackward0"
+
+
+class MaskedFillTensor(MaskedFill):
+    grad_fn_name = "MaskedFillBackward1"      # the value is a tensor
+
+
 # -------------------------------------------------------------------------------------------------------- reductions
 
 def _keepdim_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
@@ -328,6 +341,84 @@ class Amax(_Extreme):
 
 class Amin(_Extreme):
     op = "min"
+
+
+class MaxAll(Amax):
+    grad_fn_name = "MaxBackward1"      # max() of all elements
+
+
+class MinAll(Amin):
+    grad_fn_name = "MinBackward1"
+
+
+def _sum(x: View, axes: tuple[int, ...], keepdim: bool) -> View:
+    return P.reduce("sum", x, axes, keepdim) if axes else P.copy(x)
+
+
+def _var(x: View, axes: tuple[int, ...], correction: float, keepdim: bool) -> tuple[View, View, float]:
+    """(variance, x - mean, the divisor: the count minus correction, at least 0)."""
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    mean = _sum(x, axes, True)
+    P.binary("div", mean, _c(mean, n), out=mean)
+    centered = P.sub(x, V.expand(mean, x.shape))
+    divisor = max(0, n - correction)
+    var = _sum(P.mul(centered, centered), axes, keepdim)
+    return P.binary("div", var, _c(var, divisor), out=var), centered, divisor
+
+
+class Var(Function):
+    """Variance over axes with `correction` subtracted from the count (Bessel's correction is 1)."""
+
+    @staticmethod
+    def forward(ctx, x: View, axes: tuple[int, ...], correction: float, keepdim: bool = False) -> View:
+        var, centered, ctx.divisor = _var(x, axes, correction, keepdim)
+        ctx.axes = axes
+        ctx.save_for_backward(centered)
+        return var
+
+    @staticmethod
+    def backward(ctx, g: View):
+        centered = ctx.saved_tensors[0]
+        two_g = P.mul(_spread(g, centered.shape, ctx.axes), _c(centered, 2))
+        return P.div(P.mul(two_g, centered), _c(centered, ctx.divisor))
+
+
+class Std(Var):
+    """The square root of Var; d std = d var / (2 std)."""
+
+    @staticmethod
+    def forward(ctx, x: View, axes: tuple[int, ...], correction: float, keepdim: bool = False) -> View:
+        var, centered, ctx.divisor = _var(x, axes, correction, keepdim)
+        out = P.unary("sqrt", var, out=var)
+        ctx.axes = axes
+        ctx.save_for_backward(centered, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g: View):
+        out = ctx.saved_tensors[1]
+        return Var.backward(ctx, P.div(g, P.mul(out, _c(out, 2))))
+
+
+class Logsumexp(Function):
+    """log(sum(exp(x))) over axes, shifted by the maximum (0 where that is infinite) so exp cannot overflow."""
+
+    @staticmethod
+    def forward(ctx, x: View, axes: tuple[int, ...], keepdim: bool = False) -> View:
+        m = P.reduce("max", x, axes, True)
+        m = _where_zero(P.binary("eq", P.unary("abs", m), _c(m, math.inf)), m)
+        out = P.unary("log", P.reduce("sum", P.unary("exp", P.sub(x, V.expand(m, x.shape))), axes, True))
+        P.binary("add", out, m, out=out)
+        ctx.axes = axes
+        ctx.save_for_backward(x, out)
+        return out if keepdim else _reshape(out, tuple(s for d, s in enumerate(x.shape) if d not in axes))
+
+    @staticmethod
+    def backward(ctx, g: View):
+        x, out = ctx.saved_tensors
+        return P.mul(_spread(g, x.shape, ctx.axes), P.unary("exp", P.sub(x, V.expand(out, x.shape))))
 
 
 class Cumsum(Function):
@@ -549,7 +640,7 @@ def _check_class_index(index: View, c: int) -> None:
 
 # ------------------------------------------------------------------------------------------- views (metadata only)
 
-class Reshape(Function):
+class Reshape(ViewFunction):
     grad_fn_name = "ViewBackward0"
 
     @staticmethod
@@ -570,7 +661,7 @@ class Squeeze(Reshape):
     grad_fn_name = "SqueezeBackward0"
 
 
-class Permute(Function):
+class Permute(ViewFunction):
     @staticmethod
     def forward(ctx, x: View, dims: tuple[int, ...]) -> View:
         ctx.dims = dims
@@ -592,7 +683,7 @@ class T(Permute):
     grad_fn_name = "TBackward0"
 
 
-class Expand(Function):
+class Expand(ViewFunction):
     @staticmethod
     def forward(ctx, x: View, shape: tuple[int, ...]) -> View:
         ctx.shape = x.shape
@@ -603,7 +694,7 @@ class Expand(Function):
         return P.sum_to(g, ctx.shape)
 
 
-class Window(Function):
+class Window(ViewFunction):
     """A view made by a layout function f(View) -> View (basic indexing, diagonal, unfold). The backward writes the
     gradient into f(zeros): a copy when windows do not overlap, a scatter-add through an index map when they do."""
     grad_fn_name = "AsStridedBackward0"
@@ -621,10 +712,59 @@ class Window(Function):
             P.copy(g, out=ctx.layout(zeros))
             return zeros
         n = zeros.numel
-        index = _contiguous(ctx.layout(V.reshape(P.arange(n, ctx.backend), ctx.shape)))
-        flat = V.reshape(zeros, (n,))
-        P.scatter("add", flat, 0, V.reshape(index, (index.numel,)), V.reshape(_contiguous(g), (g.numel,)))
+        _scatter_add(V.reshape(zeros, (n,)), ctx.layout(V.reshape(P.arange(n, ctx.backend), ctx.shape)), g)
         return zeros
+
+
+def _scatter_add(flat: View, index: View, g: View) -> None:
+    """flat[index] += g, duplicate positions accumulating (index and g have one shape)."""
+    P.scatter("add", flat, 0, _reshape(_contiguous(index), (index.numel,)), _reshape(_contiguous(g), (g.numel,)))
+
+
+def _same_layout(like: View, storage) -> View:
+    """like's shape, strides and offset over another storage."""
+    return View(storage, like.shape, like.strides, like.offset)
+
+
+class AsStrided(Function):
+    """The view `view` (a window onto base's storage) taken from base: how a view's grad_fn is regenerated after an
+    in-place write (NOTE [ Views and in-place ]). The backward adds the gradient into a buffer laid out like base's
+    storage, so any base and view geometry (overlapping too) works."""
+
+    @staticmethod
+    def forward(ctx, base: View, view: View) -> View:
+        ctx.base, ctx.view = base, view
+        return _same_layout(view, base.storage)
+
+    @staticmethod
+    def backward(ctx, g: View):
+        size, backend = ctx.base.storage.size, g.storage.backend
+        flat = P.full((size,), 0, g.storage.dtype, backend)
+        _scatter_add(flat, _same_layout(ctx.view, P.arange(size, backend).storage), g)
+        return _same_layout(ctx.base, flat.storage)
+
+
+class CopySlices(Function):
+    """Writes result into base's window `view` (an in-place op on a view) and becomes base's grad_fn: the gradient
+    outside the window goes to base's old history, the window's to result's (PyTorch's CopySlices)."""
+    grad_fn_name = "CopySlices"
+
+    @staticmethod
+    def forward(ctx, base: View, result: View, view: View) -> View:
+        ctx.base, ctx.view, ctx.dtype = base, view, result.storage.dtype
+        P.copy(result, out=view)
+        return base
+
+    @staticmethod
+    def backward(ctx, g: View):
+        buf = P.alloc((ctx.base.storage.size,), g.storage.dtype, g.storage.backend).storage
+        g_base = P.copy(g, out=_same_layout(ctx.base, buf))
+        window = _same_layout(ctx.view, buf)
+        g_result = P.copy(window, dtype=ctx.dtype) if ctx.needs_input_grad[1] else None
+        if not ctx.needs_input_grad[0]:
+            return None, g_result
+        P.fill(window, 0)
+        return g_base, g_result
 
 
 class Slice(Window):
@@ -697,6 +837,18 @@ class Cat(Function):
         return tuple(grads)
 
 
+class Stack(Cat):
+    """Cat of the inputs, each with a new size-1 dim at `dim`."""
+
+    @staticmethod
+    def forward(ctx, *xs: View, dim: int = 0) -> View:
+        return Cat.forward(ctx, *(V.unsqueeze(x, dim) for x in xs), dim=dim)
+
+    @staticmethod
+    def backward(ctx, g: View):
+        return tuple(V.squeeze(gi, (ctx.dim,)) for gi in Cat.backward(ctx, g))
+
+
 def _narrow(v: View, dim: int, start: int, length: int) -> View:
     return V.index(v, tuple(("slice", 0, v.shape[i], 1) for i in range(dim)) + (("slice", start, length, 1),))
 
@@ -731,6 +883,25 @@ class Gather(Function):
         (index,) = ctx.saved_tensors
         zeros = P.full(ctx.shape, 0, g.storage.dtype, g.storage.backend)
         return P.scatter("add", zeros, ctx.dim, index, g), None
+
+
+class MaxDim(Gather):
+    """max(dim)'s values: x gathered at the argmax `index` (keepdim's shape), then squeezed unless keepdim."""
+    grad_fn_name = "MaxBackward0"
+
+    @staticmethod
+    def forward(ctx, x: View, index: View, dim: int, keepdim: bool = True) -> View:
+        ctx.keepdim = keepdim
+        out = Gather.forward(ctx, x, index, dim)
+        return out if keepdim else V.squeeze(out, (dim,))
+
+    @staticmethod
+    def backward(ctx, g: View):
+        return Gather.backward(ctx, g if ctx.keepdim else V.unsqueeze(g, ctx.dim))
+
+
+class MinDim(MaxDim):
+    grad_fn_name = "MinBackward0"
 
 
 class Scatter(Function):

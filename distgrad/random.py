@@ -4,6 +4,7 @@ Every draw takes a fresh range of Philox blocks from its generator (NOTE [ Philo
 same seed gives the same numbers on every run and every backend, whatever order kernels run in."""
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -96,3 +97,51 @@ def fill_random(t: Any, op: str, a: float, b: float, generator: Generator | None
     P.random(op, t._view, s, offset, a, b)
     t._view.storage.version += 1
     return t
+
+
+def multinomial(input: Any, num_samples: int, replacement: bool = False, *, generator: Generator | None = None) -> Any:
+    """Indices drawn from each row of input (1-D or 2-D, non-negative weights), as int64 (torch.multinomial).
+
+    With replacement each draw inverts the row's cumulative weights at a uniform number (a searchsorted done with one
+    sort); without, the num_samples largest keys log(u) / p win (Efraimidis and Spirakis), categories of weight 0
+    last. Both run as tensor ops on input's device and draw from generator (default: the default generator)."""
+    from distgrad.backends.base import int64
+    from distgrad.creation import rand
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: "
+                           f"{input.dtype.legacy_name[:-6]}")
+    if input.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    n = input.shape[-1]
+    if not replacement and num_samples > n:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+    p = input.detach().reshape(-1, n)
+    if not bool(((p >= 0) & (p < math.inf)).all()):
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    if not bool((p.sum(1) > 0).all()):
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    u = rand(p.shape[0], num_samples if replacement else n, generator=generator, dtype=p.dtype, device=p.device)
+    if replacement:
+        cdf = p.cumsum(1)
+        out = _count_at_most(cdf, u * cdf[:, -1:]).clamp(max=n - 1)
+    else:
+        keys = (u.log() / p).masked_fill(p == 0, -math.inf)
+        out = (-keys).argsort(1, stable=True)[:, :num_samples]
+    out = out.to(int64)
+    return out.reshape(num_samples) if input.ndim == 1 else out
+
+
+def _count_at_most(sorted_rows: Any, x: Any) -> Any:
+    """For each x[r, j], how many of sorted_rows[r] are <= it (searchsorted, side='right'), by one stable sort of
+    both together: an x's count is the number of row values placed before it."""
+    from distgrad.backends.base import int64
+    from distgrad.joining import cat
+    n = sorted_rows.shape[1]
+    order = cat([sorted_rows, x], 1).argsort(1, stable=True)     # row values come first among equals
+    is_x = order >= n
+    before = (~is_x).to(int64).cumsum(1)
+    counts = x.new_zeros(x.shape, dtype=int64)
+    counts.scatter_(1, (order - n).clamp(min=0), before.masked_fill(~is_x, 0), reduce="add")
+    return counts

@@ -7,12 +7,13 @@ import math
 import weakref
 from typing import Any, Callable, Iterator
 
-from distgrad import function, ops
+from distgrad import function, inplace, ops
 from distgrad import prims as P
 from distgrad import views as V
 from distgrad.backends.base import DType, View, bool_, contiguous_strides, int64
+from distgrad.bitwise import BitwiseOps
 from distgrad.device import as_device, backend_for
-from distgrad.dtypes import BY_NAME, LEGACY, get_default_dtype, promote_types, result_type
+from distgrad.dtypes import BY_NAME, LEGACY, get_default_dtype, result_type
 from distgrad.function import AccumulateGrad, is_grad_enabled
 from distgrad.size import Size
 
@@ -76,7 +77,7 @@ def _same_device(a: View, b: View) -> None:
                            f"{a.storage.device} and {b.storage.device}!")
 
 
-class Tensor:
+class Tensor(BitwiseOps):
     """A multi-dimensional array on a device, with autograd (PyTorch's torch.Tensor)."""
 
     # Only _view is a slot; the autograd fields default to these class attributes, so making a tensor on the hot
@@ -85,8 +86,11 @@ class Tensor:
     __array_priority__ = 1000      # ndarray op Tensor defers to Tensor's reflected operator
     _requires_grad = False
     grad: Tensor | None = None
-    grad_fn: Any = None
+    _grad_fn: Any = None
     _accumulator: AccumulateGrad | None = None
+    _base: Tensor | None = None      # a view's base, whose memory it shares (NOTE [ Views and in-place ])
+    _attr_version = 0                # the storage version when a view's grad_fn was set
+    _view_no_grad = False            # a view made under no_grad
 
     # ---------------------------------------------------------------------------------------------- construction
 
@@ -172,8 +176,19 @@ class Tensor:
         return False
 
     @property
+    def grad_fn(self) -> Any:
+        """The graph node that made this tensor (None for leaves)."""
+        if self._base is not None and self._attr_version != self._view.storage.version:
+            return inplace.view_grad_fn(self)
+        return self._grad_fn
+
+    @property
     def is_leaf(self) -> bool:
         return self.grad_fn is None
+
+    def _is_view(self) -> bool:
+        """True when this tensor shares its base's memory (PyTorch's Tensor._is_view)."""
+        return self._base is not None
 
     @property
     def _version(self) -> int:
@@ -182,7 +197,8 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
-        return self._requires_grad
+        """True when autograd records ops on this tensor (for a view, also when its base requires grad)."""
+        return self._requires_grad or (self._base is not None and self._base._requires_grad)
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
@@ -226,7 +242,7 @@ class Tensor:
         return Tensor._make(self._view)
 
     def detach_(self) -> Tensor:
-        self.grad_fn = None
+        self._grad_fn = None
         self._requires_grad = False
         return self
 
@@ -544,22 +560,6 @@ class Tensor:
     def __abs__(self) -> Tensor:
         return self.abs()
 
-    def __invert__(self) -> Tensor:
-        if self.dtype.is_floating_point:
-            raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{self.dtype.legacy_name[:-6]}'")
-        if self.dtype is not bool_:       # two's complement: ~x == -x - 1 (wraps for uint8 as well)
-            return -self - 1
-        return self.logical_not()
-
-    def __and__(self, other: Any) -> Tensor:
-        return self.logical_and(other)
-
-    def __or__(self, other: Any) -> Tensor:
-        return self.logical_or(other)
-
-    def __xor__(self, other: Any) -> Tensor:
-        return self.logical_xor(other)
-
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare("eq", other)
 
@@ -628,7 +628,7 @@ class Tensor:
         a, b = self._broadcast(exponent)
         if not a.dtype.is_floating_point and isinstance(exponent, (int, float)) and exponent < 0:
             raise RuntimeError("Integers to negative integer powers are not allowed.")
-        return ops.Pow.apply(a, b)
+        return (ops.PowTensor if isinstance(exponent, Tensor) else ops.Pow).apply(a, b)
 
     def maximum(self, other: Tensor) -> Tensor:
         return ops.Maximum.apply(*self._broadcast(other))
@@ -788,9 +788,14 @@ class Tensor:
         if isinstance(value, Tensor) and value.ndim:
             raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                                f"{value.ndim} dimension(s).")
-        from distgrad.joining import where
-        value = value.to(self.dtype) if isinstance(value, Tensor) else value
-        return where(mask, value, self).to(self.dtype)
+        _same_device(mask._view, self._view)
+        shape = broadcast_shapes(self._view.shape, mask._view.shape)
+        fn = ops.MaskedFillTensor if isinstance(value, Tensor) else ops.MaskedFill
+        if isinstance(value, Tensor):
+            value = value.to(self.dtype).expand(shape)
+        else:
+            value = Tensor._make(V.expand(P.scalar(value, self.dtype, self._view.storage.backend), shape))
+        return fn.apply(mask.expand(shape), value, self.expand(shape))
 
     def softmax(self, dim: int, dtype: DType | None = None) -> Tensor:
         x = self._floating() if dtype is None else self.to(dtype)
@@ -851,15 +856,16 @@ class Tensor:
             return self.maximum(dim) if name == "max" else self.minimum(dim)
         if dim is None:
             self._check_nonempty(name, (), True)
-            return self.amax() if name == "max" else self.amin()
+            fn = ops.MaxAll if name == "max" else ops.MinAll
+            return fn.apply(self, axes=tuple(range(self.ndim)), keepdim=False) if self.ndim else self.clone()
         d = _dim(dim, self.ndim)
         if not self.ndim:
             return getattr(return_types, name)((self.clone(), self.new_zeros((), dtype=int64)))
         self._check_nonempty(name, (d,))
         index = Tensor._make(P.arg_reduce("arg" + name, self._view, d, keepdim=True))
-        values = ops.Gather.apply(self, index, dim=d)
+        values = (ops.MaxDim if name == "max" else ops.MinDim).apply(self, index, dim=d, keepdim=keepdim)
         if not keepdim:
-            values, index = values.squeeze(d), index.squeeze(d)
+            index = index.squeeze(d)
         return getattr(return_types, name)((values, index))
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
@@ -930,24 +936,19 @@ class Tensor:
         if correction is None:
             correction = 0 if unbiased is False else 1
         x = self._floating()
-        dims = _dims(dim, x.ndim)
-        n = _numel(tuple(x._view.shape[d] for d in dims))
-        centered = x - x.mean(dims, keepdim=True)
-        return (centered * centered).sum(dims, keepdim) / max(0, n - correction)
+        return ops.Var.apply(x, axes=_dims(dim, x.ndim), correction=correction, keepdim=keepdim)
 
     def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: int | None = None) -> Tensor:
-        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+        if correction is None:
+            correction = 0 if unbiased is False else 1
+        x = self._floating()
+        return ops.Std.apply(x, axes=_dims(dim, x.ndim), correction=correction, keepdim=keepdim)
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
         x = self._floating()
         dims = _dims(dim, x.ndim)
-        if not dims:
-            return x.clone()
-        m = x.detach().amax(dims, keepdim=True)
-        m = m.masked_fill(m.isinf(), 0)
-        out = (x - m).exp().sum(dims, keepdim=True).log() + m
-        return out if keepdim else out.squeeze(dims)
+        return ops.Logsumexp.apply(x, axes=dims, keepdim=keepdim) if dims else x.clone()
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         b = self if self.dtype is bool_ else self != 0
@@ -1199,7 +1200,7 @@ class Tensor:
         return self._set_layout(self.transpose(dim0, dim1))
 
     def _set_layout(self, other: Tensor) -> Tensor:
-        self._view, self.grad_fn = other._view, other.grad_fn if self.grad_fn is not None else None
+        self._view, self._grad_fn = other._view, other.grad_fn if self.grad_fn is not None else None
         return self
 
     def movedim(self, source: int, destination: int) -> Tensor:
@@ -1362,25 +1363,11 @@ class Tensor:
 
     def _write(self, result: Tensor) -> Tensor:
         """Make result this tensor's new value in place (the slow, general path; autograd rebases onto it)."""
-        if self._requires_grad and self.grad_fn is None and is_grad_enabled():
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-        if result._view.shape != self._view.shape:
-            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
-                               f"{list(result.shape)}")
-        if result.dtype is not self.dtype and promote_types(result.dtype, self.dtype) is not self.dtype:
-            if not (result.dtype.is_floating_point and self.dtype.is_floating_point):
-                raise RuntimeError(f"result type {result.dtype.legacy_name.replace('Tensor', '')} can't be cast to "
-                                   f"the desired output type {self.dtype.legacy_name.replace('Tensor', '')}")
-        P.copy(result._view, out=self._view)
-        self._view.storage.version += 1
-        if result.grad_fn is not None and is_grad_enabled():
-            self.grad_fn = result.grad_fn
-            self._requires_grad = True
-        return self
+        return inplace.write(self, result)
 
     def _inplace_binary(self, op: str, other: Any, fallback: Callable[[], Tensor]) -> Tensor:
         """self = self (op) other, straight into self's memory when nothing needs recording."""
-        if is_grad_enabled() and (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
+        if is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
             return self._write(fallback())
         a, b = self._broadcast(other)
         if a is not self or a._view.shape != self._view.shape or b.dtype is not self.dtype:
@@ -1410,6 +1397,16 @@ class Tensor:
     def pow_(self, exponent: Any) -> Tensor:
         return self._write(self.pow(exponent))
 
+    def floor_divide_(self, other: Any) -> Tensor:
+        return self._write(self.floor_divide(other))
+
+    def remainder_(self, other: Any) -> Tensor:
+        return self._write(self.remainder(other))
+
+    # x op= y acts in place (same object, version bump), as PyTorch's Tensor does
+    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
+    __ifloordiv__, __imod__, __ipow__ = floor_divide_, remainder_, pow_
+
     def addcmul_(self, t1: Tensor, t2: Tensor, *, value: float = 1) -> Tensor:
         return self.add_(t1 * t2 * value if value != 1 else t1 * t2)
 
@@ -1425,8 +1422,8 @@ class Tensor:
         if src.device != self.device:
             src = src.to(self.device)
         src = src.expand(self.shape) if src.shape != self.shape else src
-        if is_grad_enabled() and (src._requires_grad or self._requires_grad):
-            return self._write(src.to(self.dtype) + 0 if src.dtype is self.dtype else src.to(self.dtype))
+        if is_grad_enabled() and (src._requires_grad or self.requires_grad):
+            return self._write(src.to(self.dtype))
         P.copy(src._view, out=self._view)
         self._view.storage.version += 1
         return self
@@ -1434,8 +1431,8 @@ class Tensor:
     def fill_(self, value: Any) -> Tensor:
         if isinstance(value, Tensor):
             value = value.item()
-        if is_grad_enabled() and self._requires_grad:
-            return self._write(self.new_full(self.shape, value) + self * 0)
+        if is_grad_enabled() and self.requires_grad:
+            return self._write(self.new_full(self.shape, value))
         P.fill(self._view, value)
         self._view.storage.version += 1
         return self
@@ -1505,6 +1502,10 @@ class Tensor:
     def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
         from distgrad.random import fill_random
         return fill_random(self, "normal", mean, std, generator)
+
+    def multinomial(self, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
+        from distgrad.random import multinomial
+        return multinomial(self, num_samples, replacement, generator=generator)
 
     def bernoulli_(self, p: float = 0.5, *, generator: Any = None) -> Tensor:
         noise = self.new_empty(self.shape, dtype=get_default_dtype()).uniform_(generator=generator)

@@ -16,6 +16,7 @@ import tempfile
 import time
 
 import numpy as np
+
 from distgrad.backends import opencl
 from distgrad.backends.base import float32
 

@@ -163,9 +163,11 @@ def test_fill_strided_out(be, dtype, value):
 # ---- elementwise ---------------------------------------------------------------------------------------------------
 
 POSITIVE = {"log", "sqrt", "log1p"}
+FLOAT_UNARY = [op for op in base.UNARY_OPS if op not in base.INTEGER_OPS]
+FLOAT_BINARY = [op for op in base.BINARY_OPS if op not in base.INTEGER_OPS]
 
 
-@pytest.mark.parametrize("op", base.UNARY_OPS)
+@pytest.mark.parametrize("op", FLOAT_UNARY)
 def test_unary_float32_strided(be, op):
     values = rand((5, 7), lo=0.1 if op in POSITIVE else -3.0, hi=3.0)
     values[0, :3] = [0.5, -0.5, 2.5]       # round half to even
@@ -181,8 +183,8 @@ def test_unary_into_strided_out(be, layout):
     check(be, out, -values, exact=True)
 
 
-@pytest.mark.parametrize("op", ["neg", "abs", "sign"])
-@pytest.mark.parametrize("dtype", [np.int32, np.int8, np.int64])
+@pytest.mark.parametrize("op", ["neg", "abs", "sign", "bitwise_not"])
+@pytest.mark.parametrize("dtype", [np.int32, np.int8, np.int64, np.uint8])
 def test_unary_integers(be, op, dtype):
     values = rand((4, 5), dtype, -100, 100)
     check(be, be.unary(op, be.from_numpy(values)), cpu_ref("unary", op, values), exact=True)
@@ -192,7 +194,7 @@ SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 3.5, -2.5, 1e
 
 
 @pytest.mark.oclgrind
-@pytest.mark.parametrize("op", base.BINARY_OPS)
+@pytest.mark.parametrize("op", FLOAT_BINARY)
 def test_binary_float32_broadcast(be, op):
     a_vals = rand((4, 6), lo=0.5 if op == "pow" else -3.0, hi=3.0)
     a, a_vals = make(be, a_vals, "transposed")
@@ -201,7 +203,7 @@ def test_binary_float32_broadcast(be, op):
     check(be, be.binary(op, a, b), ref, exact=op in base.COMPARISON_OPS, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("op", base.BINARY_OPS)
+@pytest.mark.parametrize("op", FLOAT_BINARY)
 def test_binary_float32_special_values(be, op):
     a_vals = np.repeat(SPECIAL, SPECIAL.size)
     b_vals = np.tile(SPECIAL, SPECIAL.size)
@@ -210,7 +212,8 @@ def test_binary_float32_special_values(be, op):
     np.testing.assert_allclose(got, ref, rtol=1e-6, atol=0, equal_nan=True, err_msg=f"{op} on {be.device}")
 
 
-INT_OPS = ["add", "sub", "mul", "max", "min", "fmod", "floordiv", "pow", "eq", "ne", "lt", "le"]
+INT_OPS = ["add", "sub", "mul", "max", "min", "fmod", "floordiv", "pow", "eq", "ne", "lt", "le", "bitwise_and",
+           "bitwise_or", "bitwise_xor", "lshift", "rshift"]
 
 
 @pytest.mark.parametrize("op", INT_OPS)
@@ -219,17 +222,34 @@ def test_binary_integers_exact(be, op, dtype):
     lo = 0 if dtype == np.uint8 else -9
     a_vals = rand((5, 8), dtype, lo, 9)
     b_vals = rand((5, 8), dtype, 0 if op == "pow" else lo, 3 if op == "pow" else 9, seed=1)
+    if op in ("lshift", "rshift"):     # in range, negative, the width and beyond (0 for lshift, the sign for rshift)
+        width = 8 * np.dtype(dtype).itemsize
+        b_vals = rand((5, 8), dtype, 0, width + 1, seed=1)
+        b_vals[0, :2] = width, width + 1
+        b_vals[1, 0] = -1 if dtype != np.uint8 else 255
     if op in ("fmod", "floordiv"):
         b_vals[b_vals == 0] = 3
     check(be, be.binary(op, be.from_numpy(a_vals), be.from_numpy(b_vals)), cpu_ref("binary", op, a_vals, b_vals),
           exact=True)
 
 
-@pytest.mark.parametrize("op", ["add", "mul", "max", "min", "eq", "ne", "lt", "le"])
+@pytest.mark.parametrize("op", ["add", "mul", "max", "min", "eq", "ne", "lt", "le", "bitwise_and", "bitwise_or",
+                                "bitwise_xor"])
 def test_binary_bool(be, op):
     a_vals, b_vals = rand((3, 7), np.bool_), rand((3, 7), np.bool_, seed=1)
     check(be, be.binary(op, be.from_numpy(a_vals), be.from_numpy(b_vals)), cpu_ref("binary", op, a_vals, b_vals),
           exact=True)
+
+
+def test_bitwise_against_numpy_literals(be):
+    a = be.from_numpy(np.array([12, -7, 5, 1, -8, 1], np.int64))
+    b = be.from_numpy(np.array([10, 3, 64, 63, 65, -1], np.int64))
+    check(be, be.binary("bitwise_and", a, b), np.array([8, 1, 0, 1, 64, 1]), exact=True)
+    check(be, be.binary("bitwise_xor", a, b), np.array([6, -6, 69, 62, -71, -2]), exact=True)
+    check(be, be.binary("lshift", a, b), np.array([12288, -56, 0, -2**63, 0, 0]), exact=True)
+    check(be, be.binary("rshift", a, b), np.array([0, -1, 0, 0, -1, 0]), exact=True)
+    flags = be.from_numpy(np.array([True, False]))
+    check(be, be.unary("bitwise_not", flags), np.array([False, True]), exact=True)
 
 
 def test_binary_in_place_into_input(be):

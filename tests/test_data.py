@@ -186,7 +186,8 @@ def test_weighted_random_sampler_bad_arguments_raise():
     with pytest.raises(ValueError, match=r"weights should be a 1d sequence but given weights have shape \(1, 2\)"):
         WeightedRandomSampler([[1.0, 2.0]], 1)
     with pytest.raises(RuntimeError, match="cannot sample n_sample > prob_dist.size"):
-        list(WeightedRandomSampler([1.0, 0.0], 2, replacement=False))
+        list(WeightedRandomSampler([1.0, 0.0], 3, replacement=False))
+    assert sorted(WeightedRandomSampler([1.0, 0.0], 2, replacement=False)) == [0, 1]    # as PyTorch: zeros last
     with pytest.raises(RuntimeError, match="element < 0"):
         list(WeightedRandomSampler([1.0, -1.0], 2))
 

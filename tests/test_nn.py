@@ -41,6 +41,14 @@ GRAD_CASES = [  # id, fn of float64 inputs, input arrays
     ("softmax", lambda x: F.softmax(x, 1), [R.normal(size=(3, 4))]),
     ("log_softmax", lambda x: F.log_softmax(x, 0), [R.normal(size=(3, 4))]),
     ("mse", F.mse_loss, [R.normal(size=(3, 4)), R.normal(size=(3, 4))]),
+    ("mse_none", lambda a, b: F.mse_loss(a, b, reduction="none"), [R.normal(size=(3, 4)), R.normal(size=(3, 4))]),
+    ("mse_sum_broadcast", lambda a, b: F.mse_loss(a, b, reduction="sum"), [R.normal(size=(3, 4)), R.normal(size=4)]),
+    ("mse_weight", lambda a, w: F.mse_loss(a, dg.zeros(3, 4, dtype=dg.float64), weight=w),
+     [R.normal(size=(3, 4)), R.uniform(0.5, 1, (3, 4))]),
+    ("smooth_l1_none", lambda a, b: F.smooth_l1_loss(a, b, reduction="none", beta=0.7),
+     [R.normal(size=(3, 4)), R.normal(size=(3, 4))]),
+    ("smooth_l1_sum", lambda a, b: F.smooth_l1_loss(a, b, reduction="sum", beta=2.0),
+     [R.normal(size=(3, 4)), R.normal(size=(3, 4))]),
     ("l1", lambda a, b: F.l1_loss(a, b, reduction="sum"), [R.normal(size=(3, 4)), R.normal(size=(3, 4))]),
     ("smooth_l1", lambda a, b: F.smooth_l1_loss(a, b, beta=0.5), [R.normal(size=(3, 4)), R.normal(size=(3, 4))]),
     ("cross_entropy", lambda x: F.cross_entropy(x, TGT), [R.normal(size=(3, 4))]),
@@ -50,6 +58,8 @@ GRAD_CASES = [  # id, fn of float64 inputs, input arrays
     ("cross_entropy_nd", lambda x: F.cross_entropy(x, dg.tensor([[0, 2], [1, 1]]), reduction="none"),
      [R.normal(size=(2, 3, 2))]),
     ("cross_entropy_prob", lambda x, p: F.cross_entropy(x, p, label_smoothing=0.1),
+     [R.normal(size=(3, 4)), R.uniform(0, 1, size=(3, 4))]),
+    ("cross_entropy_prob_sum", lambda x, p: F.cross_entropy(x, p, reduction="sum"),
      [R.normal(size=(3, 4)), R.uniform(0, 1, size=(3, 4))]),
     ("nll_sum", lambda x: F.nll_loss(x, TGT, reduction="sum"), [R.normal(size=(3, 4))]),
     ("bce", lambda p, y: F.binary_cross_entropy(p, y), [R.uniform(0.1, 0.9, (3, 4)), R.uniform(0, 1, (3, 4))]),
@@ -114,6 +124,62 @@ def test_nll_none_and_grad_fn_names():
     bce = F.binary_cross_entropy_with_logits(dg.tensor(X, requires_grad=True), dg.tensor(YB))
     assert repr(bce).endswith("grad_fn=<BinaryCrossEntropyWithLogitsBackward0>)")
     assert type(nn.Linear(4, 2)(dg.ones(3, 4)).grad_fn).__name__ == "AddmmBackward0"
+
+
+GRAD_FN_NAMES = {  # loss: PyTorch 2.13's grad_fn name for reduction 'none', 'mean', 'sum'
+    "mse": ("MseLossBackward0",) * 3,
+    "mse_weight": ("MulBackward0", "DivBackward0", "SumBackward0"),
+    "l1": ("AbsBackward0", "MeanBackward0", "SumBackward0"),
+    "smooth_l1": ("SmoothL1LossBackward0",) * 3,
+    "smooth_l1_beta0": ("AbsBackward0", "MeanBackward0", "SumBackward0"),
+    "nll": ("NllLossBackward0",) * 3,
+    "cross_entropy": ("NllLossBackward0",) * 3,
+    "cross_entropy_label_smoothing": ("AddBackward0",) * 3,
+    "cross_entropy_prob": ("NegBackward0", "DivBackward1", "NegBackward0"),
+    "bce": ("BinaryCrossEntropyBackward0",) * 3,
+    "bce_weight": ("BinaryCrossEntropyBackward0",) * 3,
+    "bce_with_logits": ("BinaryCrossEntropyWithLogitsBackward0",) * 3,
+}
+LOSS_FNS = {
+    "mse": lambda x, p, r: F.mse_loss(x, p, reduction=r),
+    "mse_weight": lambda x, p, r: F.mse_loss(x, p, reduction=r, weight=p),
+    "l1": lambda x, p, r: F.l1_loss(x, p, reduction=r),
+    "smooth_l1": lambda x, p, r: F.smooth_l1_loss(x, p, reduction=r),
+    "smooth_l1_beta0": lambda x, p, r: F.smooth_l1_loss(x, p, reduction=r, beta=0.0),
+    "nll": lambda x, p, r: F.nll_loss(x.log_softmax(1), TGT, reduction=r),
+    "cross_entropy": lambda x, p, r: F.cross_entropy(x, TGT, reduction=r),
+    "cross_entropy_label_smoothing": lambda x, p, r: F.cross_entropy(x, TGT, reduction=r, label_smoothing=0.1),
+    "cross_entropy_prob": lambda x, p, r: F.cross_entropy(x, p, reduction=r),
+    "bce": lambda x, p, r: F.binary_cross_entropy(x.sigmoid(), p, reduction=r),
+    "bce_weight": lambda x, p, r: F.binary_cross_entropy(x.sigmoid(), p, reduction=r, weight=p),
+    "bce_with_logits": lambda x, p, r: F.binary_cross_entropy_with_logits(x, p, reduction=r),
+}
+
+
+@pytest.mark.parametrize("loss", GRAD_FN_NAMES)
+def test_loss_grad_fn_names_match_pytorch(loss):
+    x, p = dg.tensor(X, requires_grad=True), dg.tensor(YB) * 0.5 + 0.25
+    names = tuple(type(LOSS_FNS[loss](x, p, r).grad_fn).__name__ for r in ("none", "mean", "sum"))
+    assert names == GRAD_FN_NAMES[loss]
+
+
+def test_weighted_mse_mean_divides_by_the_weight_sum():
+    x, w = np.array(X), np.array(YB) + 0.5
+    loss = F.mse_loss(dg.tensor(X), dg.zeros(3, 4), weight=dg.tensor(w.tolist()))
+    assert loss.item() == pytest.approx((w * x ** 2).sum() / w.sum(), rel=1e-6)
+    with pytest.raises(ValueError, match="Weights and input must have the same size."):
+        F.mse_loss(dg.tensor(X), dg.zeros(3, 4), weight=dg.ones(4))
+
+
+def test_mse_and_smooth_l1_values(device):
+    x, y = np.array(X, dtype=np.float32), np.array(YB, dtype=np.float32)
+    d = x - y
+    xt, yt = dg.tensor(x, device=device, requires_grad=True), dg.tensor(y, device=device)
+    F.mse_loss(xt, yt, reduction="sum").backward()
+    np.testing.assert_allclose(xt.grad.cpu().numpy(), 2 * d, rtol=1e-6)
+    out = F.smooth_l1_loss(xt, yt, reduction="none", beta=0.5)
+    ref = np.where(np.abs(d) < 0.5, 0.5 * d * d / 0.5, np.abs(d) - 0.25)
+    np.testing.assert_allclose(out.detach().cpu().numpy(), ref, rtol=1e-6)
 
 
 def test_loss_errors_match_pytorch():

@@ -180,3 +180,16 @@ def test_containers():
     assert list(md.keys()) == ["a", "b"] and "b" in md and len(md) == 2
     with pytest.raises(IndexError, match="index 5 is out of range"):
         seq[5]
+
+
+def test_to_device_keeps_parameter_identity_and_moves_grads_and_buffers(device):
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    w = net[0].weight
+    net(dg.randn(5, 3)).sum().backward()
+    grad = w.grad.clone()
+    assert net.to(device) is net and net[0].weight is w and isinstance(w, nn.Parameter)
+    assert {str(t.device) for t in [*net.parameters(), *net.buffers(), w.grad]} == {str(dg.device(device))}
+    assert net[1].num_batches_tracked.dtype == dg.int64
+    np.testing.assert_array_equal(w.grad.cpu().numpy(), grad.numpy())
+    net.cpu()
+    assert str(w.device) == "cpu" and str(w.grad.device) == "cpu"

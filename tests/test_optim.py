@@ -17,17 +17,28 @@ Y = [[0.3, -1.0], [1.0, 0.5], [-0.2, 0.2], [0.6, -0.4]]
 # (optimizer, options, w after 6 steps, b after 6 steps), computed with PyTorch 2.13 on the same problem
 TRAJECTORIES = [
     ('SGD', {'lr': 0.1}, [0.5964601, 0.0273276, 0.4598104, 0.003897, -0.3727828, -0.1014711], [0.0639821, -0.1097534]),
-    ('SGD', {'lr': 0.1, 'momentum': 0.9}, [0.6814015, 0.2906981, 0.1240704, -0.2199234, -0.7427593, 0.3885328], [0.0218165, -0.0204754]),
-    ('SGD', {'lr': 0.05, 'momentum': 0.9, 'nesterov': True, 'weight_decay': 0.1}, [0.5986544, 0.2042032, 0.2103086, -0.1300868, -0.6106411, 0.2243079], [0.0619127, -0.0824553]),
-    ('SGD', {'lr': 0.05, 'momentum': 0.5, 'dampening': 0.3, 'maximize': True}, [0.3205436, -0.9304732, 1.3846213, 0.5061993, 1.0225164, -1.4591136], [-0.0396539, 0.0309741]),
-    ('Adam', {'lr': 0.1}, [0.8047451, 0.174022, 0.2931415, -0.2972373, -0.4405711, -0.0421518], [-0.0591298, -0.0877217]),
-    ('Adam', {'lr': 0.1, 'weight_decay': 0.1, 'amsgrad': True}, [0.699399, 0.1777607, 0.284264, -0.2962272, -0.4385453, -0.0420024], [-0.0717739, -0.0556663]),
-    ('AdamW', {'lr': 0.1}, [0.8013712, 0.1736334, 0.2905189, -0.296966, -0.4395403, -0.0402109], [-0.0590154, -0.0867152]),
-    ('AdamW', {'lr': 0.1, 'amsgrad': True, 'betas': (0.8, 0.9)}, [0.7732615, 0.1462304, 0.3167349, -0.2744466, -0.4222034, -0.0527613], [-0.0874137, -0.0481277]),
-    ('Adagrad', {'lr': 0.1}, [0.713935, -0.0311408, 0.5186037, -0.0849953, -0.2009006, -0.2892534], [-0.0012325, -0.081246]),
-    ('Adagrad', {'lr': 0.1, 'lr_decay': 0.01, 'weight_decay': 0.1, 'initial_accumulator_value': 0.1}, [0.6324995, -0.0368242, 0.5209614, -0.0612007, -0.1931485, -0.296128], [0.0515324, -0.1037843]),
-    ('RMSprop', {'lr': 0.01}, [0.7148498, -0.029955, 0.5173711, -0.0865357, -0.2023923, -0.2877368], [-0.0025311, -0.0795378]),
-    ('RMSprop', {'lr': 0.01, 'centered': True, 'momentum': 0.9, 'weight_decay': 0.1}, [0.6242051, 0.3056754, 0.077287, -0.4480246, -0.6875067, 0.2805756], [-0.2448161, 0.1449101]),
+    ('SGD', {'lr': 0.1, 'momentum': 0.9},
+     [0.6814015, 0.2906981, 0.1240704, -0.2199234, -0.7427593, 0.3885328], [0.0218165, -0.0204754]),
+    ('SGD', {'lr': 0.05, 'momentum': 0.9, 'nesterov': True, 'weight_decay': 0.1},
+     [0.5986544, 0.2042032, 0.2103086, -0.1300868, -0.6106411, 0.2243079], [0.0619127, -0.0824553]),
+    ('SGD', {'lr': 0.05, 'momentum': 0.5, 'dampening': 0.3, 'maximize': True},
+     [0.3205436, -0.9304732, 1.3846213, 0.5061993, 1.0225164, -1.4591136], [-0.0396539, 0.0309741]),
+    ('Adam', {'lr': 0.1},
+     [0.8047451, 0.174022, 0.2931415, -0.2972373, -0.4405711, -0.0421518], [-0.0591298, -0.0877217]),
+    ('Adam', {'lr': 0.1, 'weight_decay': 0.1, 'amsgrad': True},
+     [0.699399, 0.1777607, 0.284264, -0.2962272, -0.4385453, -0.0420024], [-0.0717739, -0.0556663]),
+    ('AdamW', {'lr': 0.1},
+     [0.8013712, 0.1736334, 0.2905189, -0.296966, -0.4395403, -0.0402109], [-0.0590154, -0.0867152]),
+    ('AdamW', {'lr': 0.1, 'amsgrad': True, 'betas': (0.8, 0.9)},
+     [0.7732615, 0.1462304, 0.3167349, -0.2744466, -0.4222034, -0.0527613], [-0.0874137, -0.0481277]),
+    ('Adagrad', {'lr': 0.1},
+     [0.713935, -0.0311408, 0.5186037, -0.0849953, -0.2009006, -0.2892534], [-0.0012325, -0.081246]),
+    ('Adagrad', {'lr': 0.1, 'lr_decay': 0.01, 'weight_decay': 0.1, 'initial_accumulator_value': 0.1},
+     [0.6324995, -0.0368242, 0.5209614, -0.0612007, -0.1931485, -0.296128], [0.0515324, -0.1037843]),
+    ('RMSprop', {'lr': 0.01},
+     [0.7148498, -0.029955, 0.5173711, -0.0865357, -0.2023923, -0.2877368], [-0.0025311, -0.0795378]),
+    ('RMSprop', {'lr': 0.01, 'centered': True, 'momentum': 0.9, 'weight_decay': 0.1},
+     [0.6242051, 0.3056754, 0.077287, -0.4480246, -0.6875067, 0.2805756], [-0.2448161, 0.1449101]),
 ]
 
 
@@ -71,6 +82,71 @@ def test_state_dict_layout_and_resume_gives_same_trajectory(device):
             ((x @ params[0].t() + params[1] - y) ** 2).mean().backward()
             o.step()
     np.testing.assert_allclose(w2.detach().cpu().numpy(), w.detach().cpu().numpy(), rtol=1e-6)
+
+
+def _state_devices(opt, key=None):
+    """The devices of the state tensors named key, or of all but 'step' when key is None."""
+    return {str(v.device) for s in opt.state.values() for k, v in s.items() if (k == key if key else k != "step")}
+
+
+@pytest.mark.parametrize("name, kw", [("RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.9,
+                                                 "weight_decay": 0.1}), ("Adagrad", {"lr": 0.1})])
+def test_state_lives_on_the_parameter_device_and_resumes_from_a_cpu_checkpoint(name, kw, device, tmp_path):
+    w, b, opt = _run(name, kw, device, steps=3)
+    assert _state_devices(opt) == {str(w.device)} and _state_devices(opt, "step") == {"cpu"}    # as PyTorch
+    dg.save({"w": w.detach(), "b": b.detach(), "opt": opt.state_dict()}, tmp_path / "ck.pt")
+    ck = dg.load(tmp_path / "ck.pt", map_location="cpu")
+    assert {str(v.device) for s in ck["opt"]["state"].values() for v in s.values()} == {"cpu"}
+    w2, b2 = Parameter(ck["w"].to(device)), Parameter(ck["b"].to(device))
+    opt2 = getattr(optim, name)([w2, b2], **kw)
+    opt2.load_state_dict(ck["opt"])
+    assert _state_devices(opt2) == {str(w.device)} and _state_devices(opt2, "step") == {"cpu"}
+    x, y = dg.tensor(X, device=device), dg.tensor(Y, device=device)
+    for _ in range(3):
+        opt2.zero_grad()
+        ((x @ w2.t() + b2 - y) ** 2).mean().backward()
+        opt2.step()
+    w_ref = next(r[2] for r in TRAJECTORIES if r[:2] == (name, kw))    # 6 uninterrupted steps in PyTorch
+    np.testing.assert_allclose(w2.detach().cpu().numpy().ravel(), w_ref, rtol=2e-5, atol=2e-6)
+
+
+FUSED_STEPS = [  # optimizer, options, fused kernels per parameter in a step after the first, host step counter
+    ("SGD", {"lr": 0.1}, 1, False),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1}, 2, False),
+    ("SGD", {"lr": 0.05, "momentum": 0.5, "dampening": 0.3, "weight_decay": 0.1}, 2, False),
+    ("Adam", {"lr": 0.1, "weight_decay": 0.1, "amsgrad": True}, 4, True),
+    ("AdamW", {"lr": 0.1}, 3, True),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.1}, 2, True),
+    ("RMSprop", {"lr": 0.01, "weight_decay": 0.1}, 2, True),
+    ("RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.9, "weight_decay": 0.1}, 4, True),
+]
+
+
+@pytest.mark.parametrize("name, kw, kernels, counter", FUSED_STEPS,
+                         ids=[f"{r[0]}-{'-'.join(r[1])}" for r in FUSED_STEPS])
+def test_step_is_a_few_fused_kernels_per_parameter(name, kw, kernels, counter, device, monkeypatch):
+    from distgrad import prims as P
+    from distgrad.device import backend_for
+    _, _, opt = _run(name, kw, device, steps=1)
+    launched, depth = [], [0]
+
+    def counting(what, f):
+        def wrapper(*args, **kwargs):
+            if depth[0] == 0:        # the primitives a backend without fused() replays belong to the P.fused call
+                launched.append(what)
+            depth[0] += 1
+            try:
+                return f(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+        return wrapper
+    monkeypatch.setattr(P, "fused", counting("fused", P.fused))
+    for backend in {backend_for(device), backend_for("cpu")}:     # cpu holds the step counters
+        for prim in ("copy", "fill", "unary", "binary", "where", "reduce", "matmul", "gather", "scatter", "random"):
+            monkeypatch.setattr(backend, prim, counting(prim, getattr(backend, prim)))
+    opt.step()
+    # besides the fused updates, the step counter (a host tensor, as PyTorch's) takes one add per parameter
+    assert sorted(launched) == sorted(["fused"] * 2 * kernels + ["binary"] * 2 * counter)
 
 
 def test_load_state_dict_rejects_other_group_layout():
@@ -134,19 +210,38 @@ def test_repr_lists_group_options_sorted():
                          "    weight_decay: 0\n)")
 
 
-# (scheduler, lrs after each of 12 steps, momentum or betas at the end), from PyTorch 2.13 with SGD(lr=0.1, momentum=0.9)
+# (scheduler, lrs after each of 12 steps, momentum or betas at the end), from PyTorch 2.13 with
+# SGD(lr=0.1, momentum=0.9)
 SCHEDULES = {
-    'lambda' : ([0.09, 0.081, 0.0729, 0.06561, 0.059049, 0.0531441, 0.04782969, 0.043046721, 0.038742049, 0.034867844, 0.03138106, 0.028242954], 0.9) ,
-    'step' : ([0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125, 0.0125, 0.0125, 0.00625], 0.9) ,
-    'multistep' : ([0.1, 0.05, 0.05, 0.05, 0.0125, 0.0125, 0.0125, 0.0125, 0.00625, 0.00625, 0.00625, 0.00625], 0.9) ,
-    'exponential' : ([0.08, 0.064, 0.0512, 0.04096, 0.032768, 0.0262144, 0.02097152, 0.016777216, 0.013421773, 0.010737418, 0.008589935, 0.006871948], 0.9) ,
-    'cosine' : ([0.091405765, 0.068905765, 0.041094235, 0.018594235, 0.01, 0.018594235, 0.041094235, 0.068905765, 0.091405765, 0.1, 0.091405765, 0.068905765], 0.9) ,
-    'linear' : ([0.04375, 0.0625, 0.08125, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], 0.9) ,
-    'onecycle' : ([0.349789654, 0.879285159, 0.994415435, 0.93301297, 0.811745654, 0.647378998, 0.462637103, 0.283060998, 0.13347753, 0.034566987, 4e-06, 0.034566987], 0.9465436874322102) ,
-    'onecycle3' : ([0.409230769, 0.778461538, 0.852307692, 0.483076923, 0.113846154, 0.03448331, 0.027587448, 0.020691586, 0.013795724, 0.006899862, 4e-06, -0.006891862], 0.95) ,
-    'sequential' : ([0.04, 0.07, 0.1, 0.1, 0.09330127, 0.075, 0.05, 0.025, 0.00669873, 0.0, 0.00669873, 0.025], 0.9) ,
-    'onecycle_adam' : ([0.349789654, 0.879285159, 0.994415435, 0.93301297, 0.811745654, 0.647378998, 0.462637103, 0.283060998, 0.13347753, 0.034566987, 4e-06, 0.034566987], (0.9465436874322102, 0.999)) ,
-    'plateau' : ([0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025], 0.9) ,
+    "lambda": ([
+        0.09, 0.081, 0.0729, 0.06561, 0.059049, 0.0531441, 0.04782969, 0.043046721, 0.038742049, 0.034867844,
+        0.03138106, 0.028242954
+    ], 0.9),
+    "step": ([0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125, 0.0125, 0.0125, 0.00625], 0.9),
+    "multistep": ([0.1, 0.05, 0.05, 0.05, 0.0125, 0.0125, 0.0125, 0.0125, 0.00625, 0.00625, 0.00625, 0.00625], 0.9),
+    "exponential": ([
+        0.08, 0.064, 0.0512, 0.04096, 0.032768, 0.0262144, 0.02097152, 0.016777216, 0.013421773, 0.010737418,
+        0.008589935, 0.006871948
+    ], 0.9),
+    "cosine": ([
+        0.091405765, 0.068905765, 0.041094235, 0.018594235, 0.01, 0.018594235, 0.041094235, 0.068905765, 0.091405765,
+        0.1, 0.091405765, 0.068905765
+    ], 0.9),
+    "linear": ([0.04375, 0.0625, 0.08125, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], 0.9),
+    "onecycle": ([
+        0.349789654, 0.879285159, 0.994415435, 0.93301297, 0.811745654, 0.647378998, 0.462637103, 0.283060998,
+        0.13347753, 0.034566987, 4e-06, 0.034566987
+    ], 0.9465436874322102),
+    "onecycle3": ([
+        0.409230769, 0.778461538, 0.852307692, 0.483076923, 0.113846154, 0.03448331, 0.027587448, 0.020691586,
+        0.013795724, 0.006899862, 4e-06, -0.006891862
+    ], 0.95),
+    "sequential": ([0.04, 0.07, 0.1, 0.1, 0.09330127, 0.075, 0.05, 0.025, 0.00669873, 0.0, 0.00669873, 0.025], 0.9),
+    "onecycle_adam": ([
+        0.349789654, 0.879285159, 0.994415435, 0.93301297, 0.811745654, 0.647378998, 0.462637103, 0.283060998,
+        0.13347753, 0.034566987, 4e-06, 0.034566987
+    ], (0.9465436874322102, 0.999)),
+    "plateau": ([0.1, 0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.025, 0.025], 0.9),
 }
 MAKERS = {
     "lambda": lambda o: S.LambdaLR(o, lambda e: 0.9 ** e),

@@ -93,3 +93,67 @@ def test_normal_and_bernoulli_functions(device):
     p = dg.full((1000,), 0.7, device=device)
     b = dg.bernoulli(p)
     assert b.dtype == dg.float32 and abs(b.mean().item() - 0.7) < 0.06
+
+
+def _chi_square(counts: np.ndarray, p: np.ndarray) -> float:
+    expected = counts.sum() * p / p.sum()
+    nz = expected > 0
+    return float((((counts - expected) ** 2)[nz] / expected[nz]).sum())
+
+
+# chi-square critical values at the 0.001 level: a correct sampler fails one run in a thousand (the seed is fixed)
+CHI2_999 = {2: 13.82, 3: 16.27}
+
+
+def test_multinomial_with_replacement_follows_the_weights(device):
+    dg.manual_seed(0)
+    p = np.array([0.1, 0.0, 0.2, 0.3, 0.4])
+    draws = dg.multinomial(dg.tensor(p, dtype=dg.float32, device=device), 20000, replacement=True)
+    assert draws.dtype == dg.int64 and tuple(draws.shape) == (20000,) and draws.device == dg.device(device)
+    counts = np.bincount(draws.cpu().numpy(), minlength=5)
+    assert counts[1] == 0 and _chi_square(counts, p) < CHI2_999[3]
+    rows = dg.tensor([[1.0, 3.0, 0.0], [0.0, 2.0, 2.0]], device=device)
+    two = rows.multinomial(6000, replacement=True).cpu().numpy()
+    assert two.shape == (2, 6000)
+    for r in range(2):
+        counts = np.bincount(two[r], minlength=3)
+        assert _chi_square(counts, rows[r].cpu().numpy()) < CHI2_999[2]
+
+
+def test_multinomial_without_replacement(device):
+    dg.manual_seed(1)
+    p = np.array([0.1, 0.0, 0.2, 0.3, 0.4])
+    rows = dg.tensor(p, dtype=dg.float32, device=device).expand(4000, 5)
+    draws = dg.multinomial(rows, 2).cpu().numpy()
+    assert (draws[:, 0] != draws[:, 1]).all() and (draws != 1).all()
+    assert _chi_square(np.bincount(draws[:, 0], minlength=5), p) < CHI2_999[3]    # the first pick follows p
+    full = dg.multinomial(dg.tensor(p, device=device), 5).tolist()
+    assert sorted(full) == [0, 1, 2, 3, 4] and full[-1] == 1       # weight 0 comes last, as PyTorch
+
+
+def test_multinomial_reproducible_from_seed_and_generator(device):
+    w = dg.tensor([1.0, 2.0, 3.0, 4.0], device=device)
+    dg.manual_seed(7)
+    a = dg.multinomial(w, 8, True).tolist()
+    b = w.multinomial(3).tolist()
+    dg.manual_seed(7)
+    assert dg.multinomial(w, 8, True).tolist() == a and w.multinomial(3).tolist() == b
+    g1, g2 = dg.Generator().manual_seed(5), dg.Generator().manual_seed(5)
+    assert dg.multinomial(w, 8, True, generator=g1).tolist() == dg.multinomial(w, 8, True, generator=g2).tolist()
+
+
+@pytest.mark.parametrize("make, num_samples, replacement, error, message", [
+    (lambda d: dg.tensor([1.0, -1.0], device=d), 1, True, RuntimeError, "element < 0"),
+    (lambda d: dg.tensor([1.0, float("inf")], device=d), 1, False, RuntimeError, "contains either `inf`, `nan`"),
+    (lambda d: dg.tensor([1.0, float("nan")], device=d), 1, True, RuntimeError, "contains either `inf`, `nan`"),
+    (lambda d: dg.tensor([[1.0, 2.0], [0.0, 0.0]], device=d), 1, True, RuntimeError,
+     r"invalid multinomial distribution \(sum of probabilities <= 0\)"),
+    (lambda d: dg.tensor([1.0, 2.0], device=d), 3, False, RuntimeError,
+     r"cannot sample n_sample > prob_dist.size\(-1\) samples without replacement"),
+    (lambda d: dg.tensor([1.0, 2.0], device=d), 0, True, RuntimeError, "cannot sample n_sample <= 0 samples"),
+    (lambda d: dg.ones(2, 2, 2, device=d), 1, True, RuntimeError, "prob_dist must be 1 or 2 dim"),
+    (lambda d: dg.tensor([1, 2], device=d), 1, True, RuntimeError,
+     "multinomial only supports floating-point dtypes for input, got: Long")])
+def test_multinomial_errors(make, num_samples, replacement, error, message, device):
+    with pytest.raises(error, match=message):
+        dg.multinomial(make(device), num_samples, replacement)

@@ -1,4 +1,6 @@
 """Creation functions: values, shapes, default dtypes, memory sharing with NumPy, requires_grad."""
+import re
+
 import numpy as np
 import pytest
 
@@ -183,3 +185,13 @@ def test_requires_grad_on_int_tensor_error_texts(device):
         dg.zeros(2, dtype=dg.int64, requires_grad=True, device=device)
     with pytest.raises(RuntimeError, match="^only Tensors of floating point dtype can require gradients"):
         dg.tensor([1, 2], device=device).requires_grad_()
+
+
+@pytest.mark.parametrize("data, message", [
+    ([[1, 2], [3]], "expected sequence of length 2 at dim 1 (got 1)"),
+    ([[1], [2, 3]], "expected sequence of length 1 at dim 1 (got 2)"),
+    ([[[1, 2], [3, 4]], [[1, 2], [3]]], "expected sequence of length 2 at dim 2 (got 1)"),
+    ([[1.5, 2.0], (3.0,)], "expected sequence of length 2 at dim 1 (got 1)")])
+def test_ragged_nested_sequences_raise_like_pytorch(data, message, device):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        dg.tensor(data, device=device)

@@ -1,5 +1,6 @@
 """Elementwise ops, comparisons, reductions, linear algebra, in-place ops, out=, and Python protocol methods."""
 import math
+import operator
 
 import numpy as np
 import pytest
@@ -83,12 +84,71 @@ def test_integer_arithmetic(device):
     assert dg.tensor([1, 2], device=device).sign().tolist() == [1, 1]
 
 
-@pytest.mark.xfail(strict=True, reason="& | ^ on integer tensors compute logical_and/or/xor instead of bitwise ops "
-                                        "(no bitwise primitive in the backend contract)")
 def test_bitwise_ops_on_integer_tensors(device):
     assert (dg.tensor([1, 2], device=device) & dg.tensor([3, 1], device=device)).tolist() == [1, 0]
     assert (dg.tensor([1, 2], device=device) | 4).tolist() == [5, 6]
     assert (dg.tensor([1, 2], device=device) ^ 3).tolist() == [2, 1]
+    a, b = dg.tensor([1, 2, -3], device=device), dg.tensor([3, 1, 5], device=device)
+    assert (a & b).tolist() == [1, 0, 5] and (4 | a).tolist() == [5, 6, -3] and (a ^ 3).tolist() == [2, 1, -2]
+    assert (~a).tolist() == [-2, -3, 2] and (a << 2).tolist() == [4, 8, -12] and (a >> 1).tolist() == [0, 1, -2]
+    assert (1 << a.abs()).tolist() == [2, 4, 8] and (16 >> a.abs()).tolist() == [8, 4, 2]
+    assert dg.bitwise_and(a, b).tolist() == [1, 0, 5] and a.bitwise_xor(b).tolist() == [2, 3, -8]
+    assert a.bitwise_or(2).tolist() == [3, 2, -1] and dg.bitwise_right_shift(a, 1).tolist() == [0, 1, -2]
+    assert a.bitwise_left_shift(b).tolist() == [8, 4, -96] and dg.bitwise_not(a).tolist() == [-2, -3, 2]
+    # shifts by a negative amount or by the width or more: 0 to the left, the sign to the right (as PyTorch)
+    assert (dg.tensor(1, device=device) << dg.tensor([64, 63, -1], device=device)).tolist() == [0, -2 ** 63, 0]
+    assert (dg.tensor(-8, device=device) >> dg.tensor([64, 3, -1], device=device)).tolist() == [-1, -1, -1]
+    i8 = dg.tensor([1], dtype=dg.int8, device=device)
+    assert (i8 << 7).tolist() == [-128] and (i8 << 8).tolist() == [0]
+    assert (~dg.tensor([1, 2], dtype=dg.uint8, device=device)).tolist() == [254, 253]
+
+
+def test_bitwise_ops_promote_and_accept_bool(device):
+    t, f = dg.tensor([True, False], device=device), dg.tensor([True, True], device=device)
+    assert (t & f).tolist() == [True, False] and (t & f).dtype == dg.bool
+    assert (t ^ True).tolist() == [False, True] and (~t).tolist() == [False, True]
+    assert (t | 2).tolist() == [3, 2] and (t | 2).dtype == dg.int64 and (t << 1).tolist() == [2, 0]
+    u8, i8 = dg.tensor([1], dtype=dg.uint8, device=device), dg.tensor([3], dtype=dg.int8, device=device)
+    assert (u8 & i8).dtype == dg.int16 and (dg.tensor([1], dtype=dg.int32, device=device) & 3).dtype == dg.int32
+    assert (dg.tensor([1], device=device) ^ 2 ** 40).tolist() == [2 ** 40 + 1]
+
+
+@pytest.mark.parametrize("fn, name, dtype", [
+    (lambda f, i: f & f, "bitwise_and", "Float"), (lambda f, i: f | 1, "bitwise_or", "Float"),
+    (lambda f, i: f ^ f, "bitwise_xor", "Float"), (lambda f, i: f << 1, "lshift", "Float"),
+    (lambda f, i: f >> 1, "rshift", "Float"), (lambda f, i: i & 1.5, "bitwise_and", "Float"),
+    (lambda f, i: f.double() & i, "bitwise_and", "Double"), (lambda f, i: f.bitwise_not(), "bitwise_not", "Float"),
+    (lambda f, i: dg.tensor([True], device=f.device) << dg.tensor([True], device=f.device), "lshift", "Bool"),
+    (lambda f, i: i.float().bitwise_and_(1), "bitwise_and", "Float")])
+def test_bitwise_ops_refuse_floats(fn, name, dtype, device):
+    f, i = dg.tensor([1.5, 2.0], device=device), dg.tensor([1, 2], device=device)
+    kind = dg.device(device).type
+    with pytest.raises(NotImplementedError, match=f'"{name}_{kind}" not implemented for \'{dtype}\''):
+        fn(f, i)
+    with pytest.raises(TypeError, match=r"~ \(operator.invert\) is only implemented on integer and Boolean-type "
+                                        "tensors"):
+        _ = ~f
+
+
+def test_bitwise_in_place(device):
+    c = dg.tensor([1, 2, -3], device=device)
+    same = c
+    c &= 6
+    assert c is same and c.tolist() == [0, 2, 4] and c._version == 1
+    c |= dg.tensor([8, 8, 8], device=device)
+    assert c is same and c.tolist() == [8, 10, 12]
+    assert c.bitwise_and_(3) is c and c.tolist() == [0, 2, 0]
+    c ^= 1
+    c <<= 2
+    c >>= 1
+    assert c is same and c.tolist() == [2, 6, 2] and c._version == 6
+    assert c.bitwise_not_() is c and c.tolist() == [-3, -7, -3]
+    i = dg.tensor([1, 2], device=device)
+    i &= dg.tensor([True, False], device=device)
+    assert i.tolist() == [1, 0]
+    flags = dg.tensor([True, False], device=device)
+    with pytest.raises(RuntimeError, match="result type Long can't be cast to the desired output type Bool"):
+        flags &= dg.tensor([1, 2], device=device)
 
 
 def test_round_half_to_even_and_decimals(device):
@@ -482,3 +542,49 @@ def test_errors_are_never_raw_numpy(device):
             case()
         tb = info.traceback
         assert not any("numpy" in str(entry.path) for entry in tb), f"case {i}: {info.value!r} came from numpy"
+
+
+def test_python_inplace_operators_act_in_place(device):
+    i = dg.tensor([7, -7, 5], device=device)
+    same = i
+    i //= 2
+    assert i is same and i.tolist() == [3, -4, 2] and i._version == 1
+    i %= 3
+    assert i is same and i.tolist() == [0, 2, 2] and i._version == 2
+    i **= 2
+    i += 1
+    i -= 2
+    i *= 3
+    assert i is same and i.tolist() == [-3, 9, 9] and i._version == 6
+    f = dg.tensor([4.0, 9.0], device=device)
+    same = f
+    f **= 0.5
+    f /= 2
+    f %= 1.25
+    assert f is same and f.tolist() == [1.0, 0.25] and f._version == 3
+    for op in (operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv, operator.imod,
+               operator.ipow):
+        k = dg.tensor([1, 2], device=device)
+        with pytest.raises(RuntimeError, match="result type Float can't be cast to the desired output type Long"):
+            op(k, 1.5)
+    with pytest.raises(RuntimeError, match="Integers to negative integer powers are not allowed."):
+        k **= -1
+
+
+def test_python_inplace_operators_under_autograd(device):
+    x = dg.tensor([1.0, 2.0], device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation."):
+        x += 1
+    y = x * 2
+    same = y
+    y *= x                                     # the overwritten y is kept for x's gradient: d(2x * x) = 4x
+    y += 1
+    y /= 2
+    assert y is same and type(y.grad_fn).__name__ == "DivBackward0"
+    y.sum().backward()
+    assert x.grad.tolist() == [2.0, 4.0]
+    x.grad = None
+    z = x * 1
+    z[0] += 10                                 # getitem view += then setitem, as Python runs it
+    (z * z).sum().backward()
+    assert z.tolist() == [11.0, 2.0] and x.grad.tolist() == [22.0, 4.0]

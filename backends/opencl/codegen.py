@@ -30,19 +30,23 @@ LIMITS = {"float16": ("-INFINITY", "INFINITY"), "float32": ("-INFINITY", "INFINI
 UNARY = {"neg": "(-{0})", "exp": "exp({0})", "log": "log({0})", "sqrt": "sqrt({0})", "sin": "sin({0})",
          "cos": "cos({0})", "tanh": "tanh({0})", "abs": "dg_abs_{T}({0})", "floor": "floor({0})",
          "round": "rint({0})", "ceil": "ceil({0})", "sign": "dg_sign_{T}({0})", "log1p": "log1p({0})",
-         "expm1": "expm1({0})", "sigmoid": "dg_sigmoid_{T}({0})", "tan": "tan({0})", "erf": "erf({0})"}
+         "expm1": "expm1({0})", "sigmoid": "dg_sigmoid_{T}({0})", "tan": "tan({0})", "erf": "erf({0})",
+         "bitwise_not": "(~{0})"}
 BINARY = {"add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})", "div": "({0} / {1})",
           "pow": "dg_pow_{T}({0}, {1})", "max": "dg_max_{T}({0}, {1})", "min": "dg_min_{T}({0}, {1})",
           "fmod": "dg_fmod_{T}({0}, {1})", "floordiv": "dg_floordiv_{T}({0}, {1})", "eq": "({0} == {1})",
-          "ne": "({0} != {1})", "lt": "({0} < {1})", "le": "({0} <= {1})"}
+          "ne": "({0} != {1})", "lt": "({0} < {1})", "le": "({0} <= {1})", "bitwise_and": "({0} & {1})",
+          "bitwise_or": "({0} | {1})", "bitwise_xor": "({0} ^ {1})", "lshift": "dg_shl_{T}({0}, {1})",
+          "rshift": "dg_shr_{T}({0}, {1})"}
 # Integer forms where C's differs from NumPy's (rounding, division by zero, no float functions on integers).
 UNARY_INT = {"floor": "{0}", "round": "{0}", "ceil": "{0}"}
 BINARY_INT = {"div": "dg_div_{T}({0}, {1})"}
-# NumPy's bool arithmetic is logical: add is or, mul is and.
+# NumPy's bool arithmetic is logical: add is or, mul is and, invert is not.
 BINARY_BOOL = {"add": "({0} | {1})", "mul": "({0} & {1})", "max": "({0} | {1})", "min": "({0} & {1})"}
-INT_SAFE_UNARY = {"neg", "abs", "sign", "floor", "round", "ceil"}
+UNARY_BOOL = {"bitwise_not": "((uchar)!{0})"}
+INT_SAFE_UNARY = {"neg", "abs", "sign", "floor", "round", "ceil", "bitwise_not"}
 check_primitive_tables(UNARY, BINARY)
-assert set(UNARY_INT) <= set(UNARY_OPS) and set(BINARY_INT) | set(BINARY_BOOL) <= set(BINARY_OPS)
+assert set(UNARY_INT) | set(UNARY_BOOL) <= set(UNARY_OPS) and set(BINARY_INT) | set(BINARY_BOOL) <= set(BINARY_OPS)
 
 
 def is_float(dtype_name: str) -> bool:
@@ -66,7 +70,8 @@ def preamble(dtype_names: set[str]) -> str:
         parts.append("#pragma OPENCL EXTENSION cl_khr_fp16 : enable")
     for t in sorted({COMPUTE[d] for d in dtype_names} | {"float"}):
         kind = "float" if t in ("float", "double") else "int"
-        parts.append(template(f"helpers_{kind}").substitute(T=t, UNSIGNED="1" if t == "uchar" else "0"))
+        parts.append(template(f"helpers_{kind}").substitute(T=t, UNSIGNED="1" if t == "uchar" else "0",
+                                                            U=t if t.startswith("u") else "u" + t))
     return "\n".join(parts)
 
 
@@ -124,6 +129,8 @@ class Expr:
                 return UNARY[op].format(a, T=COMPUTE[t])
             if op in UNARY_INT:
                 return UNARY_INT[op].format(a)
+            if t == "bool" and op in UNARY_BOOL:
+                return UNARY_BOOL[op].format(a)
             if op in INT_SAFE_UNARY:
                 return f"(({COMPUTE[t]}){UNARY[op].format(a, T=COMPUTE[t])})"
             return f"(({COMPUTE[t]}){UNARY[op].format(f'(float){a}', T='float')})"

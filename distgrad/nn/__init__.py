@@ -15,12 +15,13 @@ from distgrad.nn.activation import (
                                     Threshold,
 )
 from distgrad.nn.container import ModuleDict, ModuleList, Sequential
-from distgrad.nn.conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d
-from distgrad.nn.linear import Dropout, Embedding, Flatten, Identity, Linear, Unflatten
+from distgrad.nn.conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, MaxUnpool2d
+from distgrad.nn.linear import Bilinear, Dropout, Embedding, Flatten, Identity, Linear, Unflatten
 from distgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
 from distgrad.nn.module import Module
 from distgrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from distgrad.nn.parameter import Parameter
+from distgrad.nn.upsampling import Upsample
 
 __all__ = [
                                     "ELU",
@@ -31,6 +32,7 @@ __all__ = [
                                     "BCEWithLogitsLoss",
                                     "BatchNorm1d",
                                     "BatchNorm2d",
+                                    "Bilinear",
                                     "Conv1d",
                                     "Conv2d",
                                     "ConvTranspose2d",
@@ -46,6 +48,7 @@ __all__ = [
                                     "LogSoftmax",
                                     "MSELoss",
                                     "MaxPool2d",
+                                    "MaxUnpool2d",
                                     "Module",
                                     "ModuleDict",
                                     "ModuleList",
@@ -62,6 +65,7 @@ __all__ = [
                                     "Tanh",
                                     "Threshold",
                                     "Unflatten",
+                                    "Upsample",
                                     "functional",
                                     "init",
 ]

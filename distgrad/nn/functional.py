@@ -8,16 +8,33 @@ from distgrad import autograd, ops
 from distgrad.creation import arange, ones, tensor
 from distgrad.dtypes import int64
 from distgrad.function import no_grad
-from distgrad.joining import cat, stack, where
+from distgrad.joining import broadcast_tensors, cat, stack, where
 from distgrad.tensor import Tensor
 
 
 class _Op(autograd.Function):
     """A Function written with Tensor ops whose graph node carries PyTorch's name (`NllLossBackward0`)."""
 
+    grad_fn_name: str | None = None       # PyTorch's node name when it is not f"{cls.__name__}Backward0"
+
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        cls._Node.__name__ = cls._Node.__qualname__ = f"{cls.__name__}Backward0"
+        cls._Node.__name__ = cls._Node.__qualname__ = cls.__dict__.get("grad_fn_name") or f"{cls.__name__}Backward0"
+
+
+class _DivByCount(_Op):
+    """x / n for an element count n, as PyTorch's C++ losses divide (node DivBackward1, its div by a Scalar)."""
+
+    grad_fn_name = "DivBackward1"
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, n: int) -> Tensor:
+        ctx.n = n
+        return x / n
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        return grad / ctx.n, None
 
 
 def _pair(x: Any) -> tuple[int, int]:
@@ -34,6 +51,19 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         out = bias.addmm(input.reshape(-1, input.shape[-1]), weight.t())
         return out.reshape(*input.shape[:-1], weight.shape[0])
     out = input.matmul(weight.t())
+    return out if bias is None else out + bias
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y_o = x1^T W_o x2 + b_o over the last dims of input1 and input2 (weight is (out, in1, in2))."""
+    out_f, in1, in2 = weight.shape
+    for i, (x, n) in enumerate(((input1, in1), (input2, in2))):
+        if x.shape[-1] != n:
+            raise RuntimeError(f"bilinear(): input{i + 1} size does not match weight size: got {x.shape[-1]} but "
+                               f"expected {n}")
+    x1 = input1.reshape(-1, in1)
+    out = (x1.matmul(weight.permute(1, 0, 2).reshape(in1, out_f * in2)).reshape(-1, out_f, in2)
+           * input2.reshape(-1, 1, in2)).sum(-1).reshape(*input1.shape[:-1], out_f)
     return out if bias is None else out + bias
 
 
@@ -232,7 +262,7 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
     return out if bias is None else out + bias
 
 
-# -------------------------------------------------------------------------------------------------- convolution, pooling
+#------------------------------------------------------------------------------------------------- convolution, pooling
 
 def _same_padding(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> list[int]:
     pads = []
@@ -313,50 +343,121 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     return conv2d(x, w.flip(2, 3), bias, 1, 0, (dh, dw), groups)
 
 
+def _check_pool_padding(kernel: tuple[int, int], padding: tuple[int, int], dilation: tuple[int, int]) -> None:
+    for k, p, d in zip(kernel, padding, dilation):
+        if p > (d * (k - 1) + 1) // 2:
+            raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={p}, "
+                               f"kernel_size={k} and dilation={d}")
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise RuntimeError("pad should be smaller than or equal to half of kernel size, but got "
+                           f"padW = {padding[1]}, padH = {padding[0]}, kW = {kernel[1]}, kH = {kernel[0]}")
+
+
 def _pool_windows(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
-                  fill: float) -> Tensor:
+                  fill: float, overhang_fill: float | None = None) -> Tensor:
+    """(..., OH, OW, kh, kw) windows over the last two dims; padding takes fill, and the windows ceil_mode adds past
+    the padded input take overhang_fill (fill when None)."""
     (kh, kw), (ph, pw), (dh, dw) = _pair(kernel_size), _pair(padding), _pair(dilation)
     sh, sw = _pair(stride if stride is not None and stride != [] else kernel_size)
-    if ph > kh // 2 or pw > kw // 2:
-        raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={ph}, "
-                           f"kernel_size={kh} and dilation={dh}")
-    extra = []
-    for n, k, s, p, d in ((input.shape[-1], kw, sw, pw, dw), (input.shape[-2], kh, sh, ph, dh)):
-        span = n + 2 * p - d * (k - 1) - 1
-        out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    _check_pool_padding((kh, kw), (ph, pw), (dh, dw))
+    sizes, extra = [], []
+    for n, k, s, p, d in ((input.shape[-2], kh, sh, ph, dh), (input.shape[-1], kw, sw, pw, dw)):
+        out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
         if ceil_mode and (out - 1) * s >= n + p:       # the last window must start inside the input or left padding
             out -= 1
+        sizes.append(out)
         extra.append(max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p)))
-    x = pad(input, [pw, pw + extra[0], ph, ph + extra[1]], value=fill) if ph or pw or any(extra) else input
+    if min(sizes) < 1:
+        c = "x".join(map(str, input.shape[-3:-2]))
+        raise RuntimeError(f"Given input size: ({c + 'x' if c else ''}{input.shape[-2]}x{input.shape[-1]}). "
+                           f"Calculated output size: ({c + 'x' if c else ''}{sizes[0]}x{sizes[1]}). "
+                           "Output size is too small")
+    x = pad(input, [pw, pw, ph, ph], value=fill) if ph or pw else input
+    if any(extra):
+        x = pad(x, [0, extra[1], 0, extra[0]], value=fill if overhang_fill is None else overhang_fill)
     h = x.ndim - 2     # unfold appends a dim, so the width dim is named from the front
     win = x.unfold(h, dh * (kh - 1) + 1, sh).unfold(h + 1, dw * (kw - 1) + 1, sw)
     return win[..., ::dh, ::dw] if dh > 1 or dw > 1 else win
 
 
-def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
-    """Maximum over each window.
+class MaxPool2DWithIndices(_Op):
+    """The input elements at the given flat per-plane indices; the gradient goes to those elements only."""
 
-    Differs from PyTorch: where a window holds several equal maxima, the gradient is shared among them."""
-    if return_indices:
-        raise NotImplementedError("max_pool2d(return_indices=True) is not supported")
-    return _pool_windows(input, kernel_size, stride, padding, dilation, ceil_mode, -math.inf).amax((-2, -1))
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, indices: Tensor) -> Tensor:
+        ctx.indices, ctx.shape = indices, input.shape
+        return input.flatten(-2).gather(-1, indices.flatten(-2)).reshape(indices.shape)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        plane = zeros(*ctx.shape[:-2], ctx.shape[-2] * ctx.shape[-1], dtype=grad.dtype, device=grad.device)
+        return plane.scatter_add(-1, ctx.indices.flatten(-2), grad.flatten(-2)).reshape(ctx.shape), None
+
+
+def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Maximum over each window; with return_indices, also each maximum's flat index in its (H, W) plane (int64)."""
+    windows = _pool_windows(input, kernel_size, stride, padding, dilation, ceil_mode, -math.inf)
+    h, w = input.shape[-2:]
+    plane = arange(h * w, device=input.device).reshape(h, w)
+    # padding and ceil_mode overhang hold -inf, so the first maximum of a window is never one of them
+    where_in_plane = _pool_windows(plane, kernel_size, stride, padding, dilation, ceil_mode, -1).flatten(-2)
+    first_max = windows.flatten(-2).argmax(-1, keepdim=True)
+    indices = where_in_plane.expand(*first_max.shape[:-1], where_in_plane.shape[-1]).gather(-1, first_max).squeeze(-1)
+    out = MaxPool2DWithIndices.apply(input, indices)
+    return (out, indices) if return_indices else out
+
+
+def _unpool_output_size(input: Tensor, kernel: tuple, stride: tuple, padding: tuple, output_size: Any) -> list[int]:
+    default = [(input.shape[-2 + d] - 1) * stride[d] + kernel[d] - 2 * padding[d] for d in range(2)]
+    if output_size is None:
+        return default
+    output_size = output_size[2:] if len(output_size) == 4 else output_size
+    if len(output_size) != 2:
+        raise ValueError("output_size should be a sequence containing 2 or 4 elements, but it has a length of "
+                         f"'{len(output_size)}'")
+    for d in range(2):
+        lo, hi = default[d] - stride[d], default[d] + stride[d]
+        if not lo < output_size[d] < hi:
+            raise ValueError(f'invalid output_size "{output_size}" (dim {d} must be between {lo} and {hi})')
+    return list(output_size)
+
+
+class MaxUnpool2D(_Op):
+    """Scatter each input element to its flat index in a zero (OH, OW) plane."""
+
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, indices: Tensor, size: list[int]) -> Tensor:
+        ctx.indices, ctx.shape = indices.flatten(-2), input.shape
+        plane = zeros(*input.shape[:-2], size[0] * size[1], dtype=input.dtype, device=input.device)
+        return plane.scatter(-1, ctx.indices, input.flatten(-2)).reshape(*input.shape[:-2], *size)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        return grad.flatten(-2).gather(-1, ctx.indices).reshape(ctx.shape), None, None
+
+
+def max_unpool2d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Any = None) -> Tensor:
+    """The partial inverse of max_pool2d: each value back at its index, zeros elsewhere."""
+    kernel = _pair(kernel_size)
+    size = _unpool_output_size(input, kernel, _pair(stride) if stride is not None else kernel, _pair(padding),
+                               output_size)
+    return MaxUnpool2D.apply(input, indices, size)
 
 
 def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
-    """Mean over each window."""
-    if ceil_mode:
-        raise NotImplementedError("avg_pool2d(ceil_mode=True) is not supported")
-    sums = _pool_windows(input, kernel_size, stride, padding, 1, False, 0.0).sum((-2, -1))
+    """Mean over each window; the divisor counts padding (count_include_pad) but never ceil_mode's overhang."""
+    sums = _pool_windows(input, kernel_size, stride, padding, 1, ceil_mode, 0.0).sum((-2, -1))
     if divisor_override:
         return sums / divisor_override
-    if count_include_pad or not any(_pair(padding)):
-        kh, kw = _pair(kernel_size)
+    kh, kw = _pair(kernel_size)
+    if not ceil_mode and (count_include_pad or not any(_pair(padding))):
         return sums / (kh * kw)
     counts = _pool_windows(ones(input.shape[-2:], dtype=input.dtype, device=input.device), kernel_size, stride,
-                           padding, 1, False, 0.0).sum((-2, -1))
-    return sums / counts
+                           padding, 1, ceil_mode, float(count_include_pad), overhang_fill=0.0)
+    return sums / counts.sum((-2, -1))
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
@@ -371,6 +472,75 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
         cells = [input[..., r0:r1, (j * w) // ow:-(-((j + 1) * w) // ow)].mean((-2, -1)) for j in range(ow)]
         rows.append(stack(cells, -1))
     return stack(rows, -2)
+
+
+_INTERPOLATE_MODES = ("nearest", "linear", "bilinear")
+
+
+def _source_positions(n_in: int, n_out: int, scale: float | None, align_corners: bool) -> list[float]:
+    """Where each output position samples the input, as PyTorch's linear modes place it."""
+    if align_corners:
+        return [i * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0 for i in range(n_out)]
+    s = 1 / scale if scale else n_in / n_out
+    return [max((i + 0.5) * s - 0.5, 0.0) for i in range(n_out)]
+
+
+def _lerp_along(x: Tensor, dim: int, n_out: int, scale: float | None, align_corners: bool) -> Tensor:
+    n_in = x.shape[dim]
+    src = _source_positions(n_in, n_out, scale, align_corners)
+    lo = [min(int(s), n_in - 1) for s in src]
+    hi = [min(i + 1, n_in - 1) for i in lo]
+    shape = [1] * x.ndim
+    shape[dim] = n_out
+    t = tensor([s - i for s, i in zip(src, lo)], dtype=x.dtype, device=x.device).reshape(shape)
+    pick = lambda idx: x.index_select(dim, tensor(idx, dtype=int64, device=x.device))
+    return pick(lo) * (1 - t) + pick(hi) * t
+
+
+def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
+                antialias: bool = False) -> Tensor:
+    """Resize the spatial dims (all after N, C): 'nearest' picks floor(i * in / out); 'linear' (3-d input) and
+    'bilinear' (4-d) blend the two nearest samples.
+
+    Differs from PyTorch: modes 'bicubic', 'trilinear', 'area', 'nearest-exact' and antialias are not supported, and
+    grad_fn is that of the index_select composite (PyTorch: UpsampleNearest2DBackward0, ...)."""
+    spatial = input.ndim - 2
+    if mode not in _INTERPOLATE_MODES or antialias or spatial not in (1, 2, 3):
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
+                                  f"the modes: {' | '.join(_INTERPOLATE_MODES)} (got {mode})")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | "
+                         "bicubic | trilinear")
+    needed = {"nearest": input.ndim, "linear": 3, "bilinear": 4}[mode]
+    if input.ndim != needed:
+        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {needed}D input")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("only one of size or scale_factor should be defined" if size is not None else
+                         "either size or scale_factor should be defined")
+    in_sizes = list(input.shape[2:])
+    if size is not None:
+        sizes = [size] * spatial if isinstance(size, int) else list(size)
+        if len(sizes) != spatial:
+            raise ValueError("Input and output must have the same number of spatial dimensions, but got input with "
+                             f"spatial dimensions of {in_sizes} and output size of {size}. Please provide input "
+                             "tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, ...,oK) format.")
+        scales: list[float | None] = [None] * spatial
+    else:
+        scales = [float(scale_factor)] * spatial if not isinstance(scale_factor, (tuple, list)) else \
+            [float(s) for s in scale_factor]
+        sizes = [math.floor(n * s) for n, s in zip(in_sizes, scales)]
+        if recompute_scale_factor:
+            scales = [None] * spatial
+    out = input
+    for i, (n_in, n_out, scale) in enumerate(zip(in_sizes, sizes, scales)):
+        if mode == "nearest":
+            s = 1 / scale if scale else n_in / n_out
+            idx = [min(math.floor(j * s), n_in - 1) for j in range(n_out)]
+            out = out.index_select(2 + i, tensor(idx, dtype=int64, device=input.device))
+        else:
+            out = _lerp_along(out, 2 + i, n_out, scale, bool(align_corners))
+    return out
 
 
 # -------------------------------------------------------------------------------------------------- losses
@@ -391,11 +561,36 @@ def _check_same_size(input: Tensor, target: Tensor) -> None:
                          "is deprecated. Please ensure they have the same size.")
 
 
+def _mean_scale(reduction: str, n: int) -> float:
+    return 1.0 / n if reduction == "mean" else 1.0
+
+
+class MseLoss(_Op):
+    """(x - y)^2, reduced."""
+
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, target: Tensor, reduction: str) -> Tensor:
+        ctx.d, ctx.reduction = input - target, reduction
+        return _reduce(ctx.d * ctx.d, reduction)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        dx = ctx.d * grad * (2 * _mean_scale(ctx.reduction, ctx.d.numel()))
+        return dx, -dx, None
+
+
 def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
              reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
-    """Mean squared error, optionally weighted elementwise."""
-    loss = (input - target) ** 2
-    return _reduce(loss if weight is None else loss * weight, reduction)
+    """Mean squared error; with weight, sum(weight * (x - y)^2) / sum(weight) for 'mean', as PyTorch."""
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    input, target = broadcast_tensors(input, target)
+    if weight is None:
+        return MseLoss.apply(input, target, reduction)
+    if weight.shape != input.shape:
+        raise ValueError("Weights and input must have the same size.")
+    loss = (input - target) ** 2 * weight
+    return loss.sum() / weight.sum() if reduction == "mean" else _reduce(loss, reduction)
 
 
 def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
@@ -404,13 +599,30 @@ def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any
     return _reduce((input - target).abs(), reduction)
 
 
+class SmoothL1Loss(_Op):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta, for d = x - y; reduced."""
+
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, target: Tensor, reduction: str, beta: float) -> Tensor:
+        ctx.d, ctx.reduction, ctx.beta = input - target, reduction, beta
+        d = ctx.d.abs()
+        return _reduce(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        d, beta = ctx.d, ctx.beta
+        dx = where(d.abs() < beta, d / beta, d.sign()) * grad * _mean_scale(ctx.reduction, d.numel())
+        return dx, -dx, None, None
+
+
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
                    reduction: str = "mean", beta: float = 1.0) -> Tensor:
-    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta."""
-    d = (input - target).abs()
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (l1_loss when beta is 0, as PyTorch)."""
     if beta == 0:
-        return _reduce(d, reduction)
-    return _reduce(where(d < beta, d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+        return l1_loss(input, target, reduction=reduction)
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return SmoothL1Loss.apply(*broadcast_tensors(input, target), reduction, beta)
 
 
 def _check_nll_shapes(input: Tensor, target: Tensor) -> None:
@@ -448,8 +660,10 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
         if label_smoothing > 0:
             target = target * (1 - label_smoothing) + label_smoothing / c
         prod = logp * target if weight is None else logp * target * weight.reshape(wshape)
-        loss = -prod.sum(cdim)
-        return loss.sum() / (input.numel() // c) if reduction == "mean" else _reduce(loss, reduction)
+        if reduction == "none":
+            return -prod.sum(cdim)
+        total = -_reduce(prod, "sum" if reduction == "mean" else reduction)
+        return _DivByCount.apply(total, input.numel() // c) if reduction == "mean" else total
     nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
     if label_smoothing <= 0:
         return nll

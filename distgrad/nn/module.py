@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 from distgrad.function import no_grad
 from distgrad.nn.parameter import Parameter
@@ -26,7 +26,7 @@ class RemovableHandle:
         """Unregister the hook."""
         self.hooks_dict.pop(self.id, None)
 
-    def __enter__(self) -> RemovableHandle:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -304,7 +304,7 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         """Set training mode on this module and its descendants."""
         if not isinstance(mode, bool):
-            raise ValueError("training mode is expected to be boolean")
+            raise ValueError("training mode is expected to be boolean")     # noqa: TRY004 (PyTorch's type)
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self

@@ -1,7 +1,7 @@
 """nn.Parameter: a leaf Tensor that a Module registers as one of its parameters."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from distgrad.tensor import Tensor
 
@@ -11,7 +11,7 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> Parameter:
+    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> Self:
         if data is None:
             from distgrad.creation import empty
             data = empty(0)
@@ -19,7 +19,6 @@ class Parameter(Tensor):
         p._view = data._view
         p._requires_grad = False
         p.grad = None
-        p.grad_fn = None
         p._accumulator = None
         p.requires_grad = requires_grad
         return p

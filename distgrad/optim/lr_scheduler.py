@@ -349,9 +349,10 @@ class ReduceLROnPlateau(LRScheduler):
         self._last_lr = [g["lr"] for g in groups]
 
     def _better(self, a: float) -> bool:
+        rel = self.threshold_mode == "rel"
         if self.mode == "min":
-            return a < (self.best * (1 - self.threshold) if self.threshold_mode == "rel" else self.best - self.threshold)
-        return a > (self.best * (1 + self.threshold) if self.threshold_mode == "rel" else self.best + self.threshold)
+            return a < (self.best * (1 - self.threshold) if rel else self.best - self.threshold)
+        return a > (self.best * (1 + self.threshold) if rel else self.best + self.threshold)
 
     def step(self, metrics: Any, epoch: int | None = None) -> None:  # type: ignore[override]
         """Record the metric for one epoch; reduce the learning rates after patience bad epochs."""

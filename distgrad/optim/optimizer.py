@@ -65,10 +65,23 @@ def fused(out: Tensor, formula: Callable[..., Expr], *inputs: Tensor) -> Tensor:
     return out
 
 
+# hyper-parameters that must be >= 0, with the words of PyTorch's "Invalid ...: {value}" error
+NON_NEGATIVE = {"lr": "learning rate", "lr_decay": "lr_decay value", "eps": "epsilon value",
+                "momentum": "momentum value", "weight_decay": "weight_decay value", "alpha": "alpha value",
+                "initial_accumulator_value": "initial_accumulator_value value"}
+
+
+def weight_decayed(wd: float) -> Callable[[Expr, Expr], Expr]:
+    """(g, p) -> g + wd * p, L2 weight decay as part of a fused update formula; g itself when wd is 0."""
+    return (lambda g, p: g + p * wd) if wd != 0 else (lambda g, p: g)
+
+
 class Optimizer:
     """Base class of optimizers (PyTorch's torch.optim.Optimizer)."""
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        for key, what in NON_NEGATIVE.items():
+            check(defaults.get(key, 0) >= 0, f"Invalid {what}: {defaults.get(key)}")
         self.defaults = defaults
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
         self.param_groups: list[dict[str, Any]] = []
@@ -173,8 +186,8 @@ class Optimizer:
     def _cast(p: Tensor, key: str, value: Any) -> Any:
         if not isinstance(value, Tensor):
             return value
-        # 'step' keeps its own dtype, as PyTorch's; other state follows the parameter's dtype and device
-        return (value.to(p.device) if key == "step" else value.to(p.device, p.dtype)).clone()
+        # 'step' stays a host tensor, as PyTorch's (not capturable); other state follows the parameter's dtype, device
+        return (value if key == "step" else value.to(p.device, p.dtype)).clone()
 
     def __repr__(self) -> str:
         s = type(self).__name__ + " ("
@@ -192,11 +205,12 @@ def check(cond: bool, message: str) -> None:
         raise ValueError(message)
 
 
-def step_count(state: dict[str, Any], p: Tensor) -> float:
-    """Advance the per-parameter step counter (a 0-d float32 tensor, as PyTorch keeps it) and return it."""
+def step_count(state: dict[str, Any]) -> float:
+    """Advance the per-parameter step counter and return it: a 0-d float32 tensor on the host, as PyTorch keeps it
+    (reading it back from a device would wait for the device every step)."""
     from distgrad.creation import tensor
     from distgrad.dtypes import float32
     if "step" not in state:
-        state["step"] = tensor(0.0, dtype=float32, device=p.device)
+        state["step"] = tensor(0.0, dtype=float32)
     state["step"].add_(1)
     return state["step"].item()

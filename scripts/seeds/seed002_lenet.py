@@ -1,5 +1,5 @@
 """Seed 002, nn cells: LeNet (conv2d, max_pool2d, relu, fc), zero_grad/backward/SGD, CrossEntropyLoss vs softmax."""
-# ruff: noqa: I001, PLR0402, UP008  (the seed's code, kept as users type it)
+# ruff: noqa: PLR0402, UP008  (the seed's code, kept as users type it)
 import math  # noqa: F401  (imported by the seed's cell)
 
 import numpy as np

@@ -18,3 +18,10 @@ inline ${T} dg_floordiv_${T}(${T} a, ${T} b) {
     ${T} q = a / b;
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
+// Shifts by a negative amount or by the width or more give 0 (left) or the sign (right), as NumPy and PyTorch do.
+inline ${T} dg_shl_${T}(${T} a, ${T} b) {
+    return (b < 0 || b >= (${T})(8 * sizeof(${T}))) ? (${T})0 : (${T})((${U})a << b);
+}
+inline ${T} dg_shr_${T}(${T} a, ${T} b) {
+    return (b < 0 || b >= (${T})(8 * sizeof(${T}))) ? (${T})(a < 0 ? -1 : 0) : (${T})(a >> b);
+}

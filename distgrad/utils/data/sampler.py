@@ -92,25 +92,6 @@ class SubsetRandomSampler(Sampler[int]):
         return len(self.indices)
 
 
-def _multinomial(p: np.ndarray, num_samples: int, replacement: bool, generator: Any) -> list[int]:
-    """Draw indices with probabilities proportional to p from uniform draws of generator (torch.multinomial)."""
-    if not np.isfinite(p).all() or (p < 0).any():
-        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
-    if p.sum() <= 0:
-        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
-    if not replacement and num_samples > np.count_nonzero(p):
-        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
-    if replacement:  # inverse CDF
-        u = distgrad.rand(num_samples, generator=generator, dtype=distgrad.float64).numpy()
-        cdf = np.cumsum(p)
-        return np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), len(p) - 1).tolist()
-    # Without replacement: the num_samples largest keys u ** (1 / p) (Efraimidis and Spirakis), compared as logs.
-    u = distgrad.rand(len(p), generator=generator, dtype=distgrad.float64).numpy()
-    with np.errstate(divide="ignore"):
-        keys = np.where(p > 0, np.log(u) / p, -np.inf)
-    return np.argsort(-keys, kind="stable")[:num_samples].tolist()
-
-
 class WeightedRandomSampler(Sampler[int]):
     """Yield num_samples indices of range(len(weights)), each drawn with probability proportional to its weight."""
 
@@ -127,7 +108,8 @@ class WeightedRandomSampler(Sampler[int]):
         self.num_samples, self.replacement, self.generator = num_samples, replacement, generator
 
     def __iter__(self) -> Iterator[int]:
-        yield from _multinomial(self.weights.numpy(), self.num_samples, self.replacement, self.generator)
+        yield from distgrad.multinomial(self.weights, self.num_samples, self.replacement,
+                                        generator=self.generator).tolist()
 
     def __len__(self) -> int:
         return self.num_samples
