@@ -5,7 +5,7 @@ import math
 from typing import Any
 
 from distgrad import autograd, ops
-from distgrad.creation import arange, ones, tensor
+from distgrad.creation import arange, ones, tensor, zeros
 from distgrad.dtypes import int64
 from distgrad.function import no_grad
 from distgrad.joining import broadcast_tensors, cat, stack, where
