@@ -19,7 +19,8 @@ from distgrad.random import (Generator, default_generator, get_rng_state, initia
                              seed, set_rng_state)
 from distgrad._tensor_str import get_printoptions, set_printoptions
 from distgrad.size import Size
-from distgrad.tensor import Tensor, broadcast_shapes
+from distgrad.dims import broadcast_shapes
+from distgrad.tensor import Tensor
 
 __version__ = "0.1.0"
 cfloat = None    # complex dtypes are not supported; the name exists so feature checks fail softly

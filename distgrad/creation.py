@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np   # conversion at the boundary: Python data and ndarrays in, nothing computed here
+import numpy as np  # conversion at the boundary: Python data and ndarrays in, nothing computed here
 
 from distgrad import prims as P
 from distgrad.backends.base import DTYPE_OF_NUMPY, DType, int64, random_blocks
 from distgrad.device import as_device, backend_for
+from distgrad.dims import shape_arg
 from distgrad.dtypes import get_default_dtype, scalar_dtype
 from distgrad.random import Generator, default_generator
-from distgrad.tensor import Tensor, _shape_arg
+from distgrad.tensor import Tensor
 
 
 def _finish(t: Tensor, requires_grad: bool) -> Tensor:
@@ -92,7 +93,7 @@ def from_numpy(arr: np.ndarray) -> Tensor:
 
 
 def _filled(size: tuple, value: Any, dtype: DType | None, device: Any, requires_grad: bool) -> Tensor:
-    shape = _shape_arg(size)
+    shape = shape_arg(size)
     if any(s < 0 for s in shape):
         raise RuntimeError(f"Trying to create tensor with negative dimension {min(shape)}: {list(shape)}")
     be = backend_for(as_device(device))

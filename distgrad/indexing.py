@@ -18,8 +18,9 @@ from distgrad import ops
 from distgrad import prims as P
 from distgrad import views as V
 from distgrad.backends.base import bool_, contiguous_strides, int64
+from distgrad.dims import broadcast_shapes
 from distgrad.function import is_grad_enabled
-from distgrad.tensor import Tensor, broadcast_shapes
+from distgrad.tensor import Tensor
 
 
 def _as_index_tensor(item: Any, device: Any) -> Tensor:

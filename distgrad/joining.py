@@ -5,8 +5,9 @@ from typing import Any, Sequence
 
 from distgrad import ops
 from distgrad.backends.base import bool_
+from distgrad.dims import broadcast_shapes, check_same_device, wrap_dim
 from distgrad.dtypes import promote_types
-from distgrad.tensor import Tensor, _dim, _same_device, broadcast_shapes
+from distgrad.tensor import Tensor
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None) -> Tensor:
@@ -18,10 +19,10 @@ def cat(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None) -
     ref = parts[0]
     if ref.ndim == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
-    d = _dim(dim, ref.ndim)
+    d = wrap_dim(dim, ref.ndim)
     dtype = ref.dtype
     for i, t in enumerate(parts):
-        _same_device(ref._view, t._view)
+        check_same_device(ref._view, t._view)
         dtype = promote_types(dtype, t.dtype)
         if t.ndim != ref.ndim:
             raise RuntimeError(f"Tensors must have same number of dimensions: got {ref.ndim} and {t.ndim}")
@@ -45,10 +46,10 @@ def stack(tensors: Sequence[Tensor], dim: int = 0, *, out: Tensor | None = None)
         if t.shape != tensors[0].shape:
             raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(tensors[0].shape)} at "
                                f"entry 0 and {list(t.shape)} at entry {i}")
-    d = _dim(dim, tensors[0].ndim + 1)
+    d = wrap_dim(dim, tensors[0].ndim + 1)
     dtype = tensors[0].dtype
     for t in tensors[1:]:
-        _same_device(tensors[0]._view, t._view)
+        check_same_device(tensors[0]._view, t._view)
         dtype = promote_types(dtype, t.dtype)
     result = ops.Stack.apply(*(t.to(dtype) for t in tensors), dim=d)
     return result if out is None else out.resize_(result.shape).copy_(result)
@@ -78,7 +79,7 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:
     a, b = a._broadcast(b)
     shape = broadcast_shapes(tuple(condition.shape), tuple(a.shape))
     a, b, c = a.expand(shape), b.expand(shape), condition.expand(shape)
-    _same_device(c._view, a._view)
+    check_same_device(c._view, a._view)
     return ops.Where.apply(c, a, b)
 
 

@@ -13,71 +13,17 @@ from distgrad import views as V
 from distgrad.backends.base import DType, View, bool_, contiguous_strides, int64
 from distgrad.bitwise import BitwiseOps
 from distgrad.device import as_device, backend_for
+from distgrad.dims import broadcast_shapes, check_same_device, numel, shape_arg, wrap_dim, wrap_dims
 from distgrad.dtypes import BY_NAME, LEGACY, get_default_dtype, result_type
 from distgrad.function import AccumulateGrad, is_grad_enabled
+from distgrad.linear_algebra import LinearAlgebraOps
+from distgrad.reductions import ReductionOps
 from distgrad.size import Size
 
 _new = object.__new__
 
 
-def _numel(shape: tuple[int, ...]) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
-
-
-def _dim(d: int, ndim: int) -> int:
-    """Wrap a possibly negative dim, raising PyTorch's IndexError when out of range."""
-    lo, hi = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
-    if not isinstance(d, int) or isinstance(d, builtins.bool):
-        raise TypeError(f"dim must be an int, got {type(d).__name__}")
-    if d < lo or d > hi:
-        raise IndexError(f"Dimension out of range (expected to be in range of [{lo}, {hi}], but got {d})")
-    return d % ndim if ndim else 0
-
-
-def _dims(dim: int | tuple[int, ...] | list[int] | None, ndim: int) -> tuple[int, ...]:
-    if dim is None:
-        return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    out = sorted({_dim(d, ndim) for d in dims}) if ndim else []
-    if ndim and len(out) != len(dims):
-        raise RuntimeError(f"dim {dims} appears multiple times in the list of dims")
-    return tuple(out)
-
-
-def _shape_arg(args: tuple) -> tuple[int, ...]:
-    """Sizes given as f(2, 3), f((2, 3)), f([2, 3]) or f(Size([2, 3]))."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        args = tuple(args[0])
-    for s in args:
-        if not isinstance(s, int) or isinstance(s, builtins.bool):
-            raise TypeError(f"expected a sequence of integers as sizes, got {type(s).__name__}")
-    return tuple(int(s) for s in args)
-
-
-def broadcast_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    """NumPy-style broadcasting, with PyTorch's error text."""
-    n = max(len(a), len(b))
-    out = []
-    for i in range(n):
-        x = a[i - n + len(a)] if i - n + len(a) >= 0 else 1
-        y = b[i - n + len(b)] if i - n + len(b) >= 0 else 1
-        if x != y and x != 1 and y != 1:
-            raise RuntimeError(f"The size of tensor a ({x}) must match the size of tensor b ({y}) at non-singleton "
-                               f"dimension {i}")
-        out.append(y if x == 1 else x)
-    return tuple(out)
-
-
-def _same_device(a: View, b: View) -> None:
-    if a.storage.backend is not b.storage.backend:
-        raise RuntimeError("Expected all tensors to be on the same device, but found at least two devices, "
-                           f"{a.storage.device} and {b.storage.device}!")
-
-
-class Tensor(BitwiseOps):
+class Tensor(ReductionOps, LinearAlgebraOps, BitwiseOps):
     """A multi-dimensional array on a device, with autograd (PyTorch's torch.Tensor)."""
 
     # Only _view is a slot; the autograd fields default to these class attributes, so making a tensor on the hot
@@ -121,7 +67,7 @@ class Tensor(BitwiseOps):
         """The shape, or the size of one dim."""
         if dim is None:
             return Size(self._view.shape)
-        return self._view.shape[_dim(dim, len(self._view.shape))]
+        return self._view.shape[wrap_dim(dim, len(self._view.shape))]
 
     @property
     def dtype(self) -> DType:
@@ -145,7 +91,7 @@ class Tensor(BitwiseOps):
     ndimension = dim
 
     def numel(self) -> int:
-        return _numel(self._view.shape)
+        return numel(self._view.shape)
 
     nelement = numel
 
@@ -155,7 +101,7 @@ class Tensor(BitwiseOps):
     def stride(self, dim: int | None = None) -> tuple[int, ...] | int:
         if dim is None:
             return self._view.strides
-        return self._view.strides[_dim(dim, self.ndim)]
+        return self._view.strides[wrap_dim(dim, self.ndim)]
 
     def storage_offset(self) -> int:
         return self._view.offset
@@ -465,7 +411,7 @@ class Tensor(BitwiseOps):
             if va.shape == vb.shape and va.storage.dtype is vb.storage.dtype and dtype in (None, va.storage.dtype):
                 if va.storage.backend is vb.storage.backend:
                     return self, other
-            _same_device(va, vb)
+            check_same_device(va, vb)
             target = dtype or result_type((va.storage.dtype, len(va.shape)), (vb.storage.dtype, len(vb.shape)))
         elif isinstance(other, (int, float)):
             target = dtype or result_type((self.dtype, self.ndim), other)
@@ -788,7 +734,7 @@ class Tensor(BitwiseOps):
         if isinstance(value, Tensor) and value.ndim:
             raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                                f"{value.ndim} dimension(s).")
-        _same_device(mask._view, self._view)
+        check_same_device(mask._view, self._view)
         shape = broadcast_shapes(self._view.shape, mask._view.shape)
         fn = ops.MaskedFillTensor if isinstance(value, Tensor) else ops.MaskedFill
         if isinstance(value, Tensor):
@@ -799,300 +745,11 @@ class Tensor(BitwiseOps):
 
     def softmax(self, dim: int, dtype: DType | None = None) -> Tensor:
         x = self._floating() if dtype is None else self.to(dtype)
-        return ops.Softmax.apply(x, dim=_dim(dim, max(1, self.ndim)) if self.ndim else 0) if self.ndim else x / x
+        return ops.Softmax.apply(x, dim=wrap_dim(dim, max(1, self.ndim)) if self.ndim else 0) if self.ndim else x / x
 
     def log_softmax(self, dim: int, dtype: DType | None = None) -> Tensor:
         x = self._floating() if dtype is None else self.to(dtype)
-        return ops.LogSoftmax.apply(x, dim=_dim(dim, self.ndim)) if self.ndim else x - x
-
-    # ---------------------------------------------------------------------------------------------- reductions
-
-    def sum(self, dim: Any = None, keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
-        x = self.to(dtype) if dtype is not None else self.to(int64) if not self.dtype.is_floating_point else self
-        return (ops.Sum if dim is None else ops.SumDim).apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
-
-    def mean(self, dim: Any = None, keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
-        x = self.to(dtype) if dtype is not None else self
-        if not x.dtype.is_floating_point:
-            raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating point or "
-                               f"complex dtype. Got: {x.dtype.legacy_name.replace('Tensor', '')}")
-        return (ops.Mean if dim is None else ops.MeanDim).apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim)
-
-    def nansum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return self.masked_fill(self.isnan(), 0).sum(dim, keepdim)
-
-    def prod(self, dim: int | None = None, keepdim: bool = False, *, dtype: DType | None = None) -> Tensor:
-        x = self.to(dtype) if dtype is not None else self.to(int64) if not self.dtype.is_floating_point else self
-        if dim is None:
-            return ops.Prod.apply(x, axes=tuple(range(x.ndim)), keepdim=False) if x.ndim else x.clone()
-        return ops.Prod.apply(x, axes=_dims(dim, x.ndim), keepdim=keepdim) if x.ndim else x.clone()
-
-    def _check_nonempty(self, name: str, dims: tuple[int, ...], all_dims: bool = False) -> None:
-        # PyTorch: RuntimeError for a full reduction of an empty tensor, IndexError for an empty reduced dim
-        if all_dims or not dims:
-            if self.numel() == 0:
-                if name.startswith("arg"):
-                    raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
-                raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
-                                   "Specify the reduction dim with the 'dim' argument.")
-            return
-        for d in dims:
-            if self._view.shape[d] == 0:
-                raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
-
-    def amax(self, dim: Any = (), keepdim: bool = False) -> Tensor:
-        dims = _dims(dim if dim != () else None, self.ndim)
-        self._check_nonempty("amax", dims, dim in ((), None))
-        return ops.Amax.apply(self, axes=dims, keepdim=keepdim) if dims else self.clone()
-
-    def amin(self, dim: Any = (), keepdim: bool = False) -> Tensor:
-        dims = _dims(dim if dim != () else None, self.ndim)
-        self._check_nonempty("amin", dims, dim in ((), None))
-        return ops.Amin.apply(self, axes=dims, keepdim=keepdim) if dims else self.clone()
-
-    def _extreme(self, name: str, dim: Any, keepdim: bool, other: Any) -> Any:
-        from distgrad import return_types
-        if isinstance(dim, Tensor):
-            return self.maximum(dim) if name == "max" else self.minimum(dim)
-        if dim is None:
-            self._check_nonempty(name, (), True)
-            fn = ops.MaxAll if name == "max" else ops.MinAll
-            return fn.apply(self, axes=tuple(range(self.ndim)), keepdim=False) if self.ndim else self.clone()
-        d = _dim(dim, self.ndim)
-        if not self.ndim:
-            return getattr(return_types, name)((self.clone(), self.new_zeros((), dtype=int64)))
-        self._check_nonempty(name, (d,))
-        index = Tensor._make(P.arg_reduce("arg" + name, self._view, d, keepdim=True))
-        values = (ops.MaxDim if name == "max" else ops.MinDim).apply(self, index, dim=d, keepdim=keepdim)
-        if not keepdim:
-            index = index.squeeze(d)
-        return getattr(return_types, name)((values, index))
-
-    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
-        """max() of all elements, max(dim) as (values, indices), or max(other) elementwise."""
-        return self._extreme("max", dim, keepdim, None)
-
-    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return self._extreme("min", dim, keepdim, None)
-
-    def _arg(self, op: str, dim: int | None, keepdim: bool) -> Tensor:
-        if dim is None:
-            self._check_nonempty(op, ())
-            return Tensor._make(P.arg_reduce(op, self.reshape(-1)._view, 0, False))
-        d = _dim(dim, self.ndim)
-        if not self.ndim:
-            return self.new_zeros((), dtype=int64)
-        return Tensor._make(P.arg_reduce(op, self._view, d, keepdim))
-
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return self._arg("argmax", dim, keepdim)
-
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return self._arg("argmin", dim, keepdim)
-
-    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
-        if not self.ndim:
-            return self.new_zeros((), dtype=int64)
-        return Tensor._make(P.argsort(self._view, _dim(dim, self.ndim), descending))
-
-    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
-        from distgrad import return_types
-        index = self.argsort(dim, descending)
-        return return_types.sort((self.gather(dim, index) if self.ndim else self.clone(), index))
-
-    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
-        from distgrad import return_types
-        values, index = self.sort(dim, descending=largest)
-        return return_types.topk((values.narrow(dim, 0, k), index.narrow(dim, 0, k)))
-
-    def _scan(self, fn: type, dim: int, dtype: DType | None) -> Tensor:
-        x = self.to(dtype) if dtype is not None else self.to(int64) if not self.dtype.is_floating_point else self
-        return fn.apply(x, axis=_dim(dim, x.ndim)) if x.ndim else x.clone()
-
-    def cumsum(self, dim: int, *, dtype: DType | None = None) -> Tensor:
-        return self._scan(ops.Cumsum, dim, dtype)
-
-    def cumprod(self, dim: int, *, dtype: DType | None = None) -> Tensor:
-        return self._scan(ops.Cumprod, dim, dtype)
-
-    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: DType | None = None) -> Tensor:
-        x = (self.to(dtype) if dtype is not None else self)._floating()
-        dims = _dims(dim, x.ndim)
-        if p in ("fro", 2, 2.0):
-            return ops.Norm.apply(x, axes=dims, keepdim=keepdim) if dims else x.abs()
-        if p in (math.inf, "inf"):
-            return x.abs().amax(dims, keepdim) if dims else x.abs()
-        if p in (-math.inf,):
-            return x.abs().amin(dims, keepdim) if dims else x.abs()
-        if p == 1:
-            return x.abs().sum(dims, keepdim)
-        if p == 0:
-            return (x != 0).to(x.dtype).sum(dims, keepdim)
-        return (x.abs() ** p).sum(dims, keepdim) ** (1.0 / p)
-
-    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
-            correction: int | None = None) -> Tensor:
-        """Variance with Bessel's correction by default (correction=1), as PyTorch."""
-        if correction is None:
-            correction = 0 if unbiased is False else 1
-        x = self._floating()
-        return ops.Var.apply(x, axes=_dims(dim, x.ndim), correction=correction, keepdim=keepdim)
-
-    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
-            correction: int | None = None) -> Tensor:
-        if correction is None:
-            correction = 0 if unbiased is False else 1
-        x = self._floating()
-        return ops.Std.apply(x, axes=_dims(dim, x.ndim), correction=correction, keepdim=keepdim)
-
-    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
-        x = self._floating()
-        dims = _dims(dim, x.ndim)
-        return ops.Logsumexp.apply(x, axes=dims, keepdim=keepdim) if dims else x.clone()
-
-    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        b = self if self.dtype is bool_ else self != 0
-        if not b.ndim:
-            return b.clone()
-        return Tensor._make(P.reduce("min", b._view, _dims(dim, b.ndim), keepdim)) if b.numel() else \
-            self.new_ones(() if dim is None else b.sum(dim, keepdim).shape, dtype=bool_)
-
-    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        b = self if self.dtype is bool_ else self != 0
-        if not b.ndim:
-            return b.clone()
-        return Tensor._make(P.reduce("max", b._view, _dims(dim, b.ndim), keepdim)) if b.numel() else \
-            self.new_zeros(() if dim is None else b.sum(dim, keepdim).shape, dtype=bool_)
-
-    def count_nonzero(self, dim: Any = None) -> Tensor:
-        return (self != 0).sum(dim)
-
-    def allclose(self, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
-        return builtins.bool(self.isclose(other, rtol, atol, equal_nan).all())
-
-    def isclose(self, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
-        a, b = self._broadcast(other)
-        close = (a - b).abs() <= atol + rtol * b.abs()
-        close = close | (a == b)
-        return close | (a.isnan() & b.isnan()) if equal_nan else close
-
-    def equal(self, other: Tensor) -> bool:
-        return self.shape == other.shape and builtins.bool((self == other).all())
-
-    # ---------------------------------------------------------------------------------------------- linear algebra
-
-    def _check_matmul_dtype(self, other: Tensor, name: str) -> None:
-        _same_device(self._view, other._view)
-        if self.dtype is not other.dtype:
-            raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {self.dtype} != {other.dtype}")
-
-    def mm(self, mat2: Tensor) -> Tensor:
-        if self.ndim != 2 or mat2.ndim != 2:
-            raise RuntimeError(f"{'self' if self.ndim != 2 else 'mat2'} must be a matrix")
-        if self._view.shape[1] != mat2._view.shape[0]:
-            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({self.shape[0]}x{self.shape[1]} and "
-                               f"{mat2.shape[0]}x{mat2.shape[1]})")
-        self._check_matmul_dtype(mat2, "mm")
-        return ops.Mm.apply(self, mat2)
-
-    def bmm(self, mat2: Tensor) -> Tensor:
-        if self.ndim != 3 or mat2.ndim != 3:
-            raise RuntimeError(f"batch1 must be a 3D tensor" if self.ndim != 3 else "batch2 must be a 3D tensor")
-        a, b = self._view.shape, mat2._view.shape
-        if a[0] != b[0] or a[2] != b[1]:
-            raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: [{a[0]}, {a[2]}] but "
-                               f"got: [{b[0]}, {b[1]}].")
-        self._check_matmul_dtype(mat2, "bmm")
-        return ops.Bmm.apply(self, mat2)
-
-    def addmm(self, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: float = 1) -> Tensor:
-        """beta * self + alpha * (mat1 @ mat2)."""
-        if beta != 1 or alpha != 1:
-            return self * beta + (mat1.mm(mat2) * alpha)
-        if mat1.ndim != 2 or mat2.ndim != 2 or mat1.shape[1] != mat2.shape[0]:
-            return self + mat1.mm(mat2)        # mm raises PyTorch's error for the bad shapes
-        broadcast_shapes(self._view.shape, (mat1.shape[0], mat2.shape[1]))
-        self._check_matmul_dtype(mat1, "addmm")
-        if self.dtype is not mat1.dtype:
-            raise RuntimeError(f"self and mat2 must have the same dtype, but got {self.dtype} and {mat1.dtype}")
-        return ops.Addmm.apply(self, mat1, mat2)
-
-    def dot(self, other: Tensor) -> Tensor:
-        if self.ndim != 1 or other.ndim != 1:
-            raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
-        if self.numel() != other.numel():
-            raise RuntimeError("inconsistent tensor size, expected tensor [{}] and src [{}] to have the same number "
-                               "of elements, but got {} and {} elements respectively".format(
-                                   self.numel(), other.numel(), self.numel(), other.numel()))
-        self._check_matmul_dtype(other, "dot")
-        return ops.Dot.apply(self, other)
-
-    inner = dot
-
-    def outer(self, other: Tensor) -> Tensor:
-        return self.unsqueeze(1) * other.unsqueeze(0)
-
-    ger = outer
-
-    def matmul(self, other: Tensor) -> Tensor:
-        """PyTorch's matmul: dot, mm, matrix-vector, and batched with broadcast batch dims."""
-        if not isinstance(other, Tensor):
-            raise TypeError(f"matmul(): argument 'other' must be Tensor, not {type(other).__name__}")
-        a, b = self, other
-        if a.ndim == 0 or b.ndim == 0:
-            raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
-                               f"{b.ndim}D")
-        if a.ndim == 1 and b.ndim == 1:
-            return a.dot(b)
-        if a.ndim <= 2 and b.ndim <= 2:
-            a2 = a.unsqueeze(0) if a.ndim == 1 else a
-            b2 = b.unsqueeze(1) if b.ndim == 1 else b
-            if a2.shape[1] != b2.shape[0]:
-                raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({a2.shape[0]}x{a2.shape[1]} and "
-                                   f"{b2.shape[0]}x{b2.shape[1]})")
-            out = a2.mm(b2)
-            return out.squeeze(0) if a.ndim == 1 else out.squeeze(1) if b.ndim == 1 else out
-        a3 = a.unsqueeze(0) if a.ndim == 1 else a
-        b3 = b.unsqueeze(1) if b.ndim == 1 else b
-        if a3.shape[-1] != b3.shape[-2]:
-            raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
-                               f"[{a3.shape[-1]}, {b3.shape[-2]}] but got: [{b3.shape[-2]}, {b3.shape[-1]}].")
-        batch = broadcast_shapes(a3.shape[:-2], b3.shape[:-2])
-        nb = _numel(batch)
-        x = a3.expand(*batch, *a3.shape[-2:]).reshape(nb, *a3.shape[-2:])
-        y = b3.expand(*batch, *b3.shape[-2:]).reshape(nb, *b3.shape[-2:])
-        out = x.bmm(y).reshape(*batch, a3.shape[-2], b3.shape[-1])
-        if a.ndim == 1:
-            out = out.squeeze(-2)
-        if b.ndim == 1:
-            out = out.squeeze(-1)
-        return out
-
-    def trace(self) -> Tensor:
-        if self.ndim != 2:
-            raise RuntimeError("trace: expected a matrix, but got tensor with dim " + str(self.ndim))
-        return self.diagonal().sum()
-
-    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
-        d1, d2 = _dim(dim1, self.ndim), _dim(dim2, self.ndim)
-        if d1 == d2:
-            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
-        return ops.Diagonal.apply(self, layout=lambda v: V.diagonal(v, offset, d1, d2))
-
-    def diag(self, diagonal: int = 0) -> Tensor:
-        """The diagonal of a matrix, or a matrix with the vector on its diagonal."""
-        if self.ndim == 2:
-            return self.diagonal(diagonal)
-        if self.ndim != 1:
-            raise RuntimeError("diag(): Supports 1D or 2D tensors. Got " + f"{self.ndim}D")
-        n = self.shape[0] + abs(diagonal)
-        return _diag_embed(self, self.new_zeros((n, n)), diagonal)
-
-    def triu(self, diagonal: int = 0) -> Tensor:
-        return self.masked_fill(_tri_mask(self, diagonal, upper=False), 0)
-
-    def tril(self, diagonal: int = 0) -> Tensor:
-        return self.masked_fill(_tri_mask(self, diagonal, upper=True), 0)
+        return ops.LogSoftmax.apply(x, dim=wrap_dim(dim, self.ndim)) if self.ndim else x - x
 
     # ---------------------------------------------------------------------------------------------- shape
 
@@ -1100,7 +757,7 @@ class Tensor(BitwiseOps):
         n = self.numel()
         if shape.count(-1) > 1:
             raise RuntimeError("only one dimension can be inferred")
-        known = _numel(tuple(s for s in shape if s != -1))
+        known = numel(tuple(s for s in shape if s != -1))
         if -1 in shape:
             if known == 0 or n % known:
                 raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {n}")
@@ -1112,14 +769,14 @@ class Tensor(BitwiseOps):
     def view(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and isinstance(shape[0], DType):
             raise NotImplementedError("view(dtype) is not supported; use .to(dtype)")
-        shape = self._resolve(_shape_arg(shape))
+        shape = self._resolve(shape_arg(shape))
         if V.reshape(self._view, shape) is None:
             raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one "
                                "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
         return ops.Reshape.apply(self, shape=shape)
 
     def reshape(self, *shape: Any) -> Tensor:
-        shape = self._resolve(_shape_arg(shape))
+        shape = self._resolve(shape_arg(shape))
         return ops.Reshape.apply(self, shape=shape)      # a new view even for the same shape, as PyTorch
 
     def view_as(self, other: Tensor) -> Tensor:
@@ -1135,40 +792,40 @@ class Tensor(BitwiseOps):
         return ops.Clone.apply(self)
 
     def squeeze(self, dim: Any = None) -> Tensor:
-        dims = _dims(dim, self.ndim) if self.ndim else ()
+        dims = wrap_dims(dim, self.ndim) if self.ndim else ()
         shape = tuple(s for d, s in enumerate(self._view.shape) if not (d in dims and s == 1))
         return ops.Squeeze.apply(self, shape=shape)      # a new view even when nothing is squeezed
 
     def unsqueeze(self, dim: int) -> Tensor:
-        d = _dim(dim, self.ndim + 1)
+        d = wrap_dim(dim, self.ndim + 1)
         return ops.Unsqueeze.apply(self, shape=self._view.shape[:d] + (1,) + self._view.shape[d:])
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         if not self.ndim:
             return self.reshape(1)
-        s, e = _dim(start_dim, self.ndim), _dim(end_dim, self.ndim)
+        s, e = wrap_dim(start_dim, self.ndim), wrap_dim(end_dim, self.ndim)
         if s > e:
             raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
         shape = self._view.shape
-        return self.reshape(shape[:s] + (_numel(shape[s:e + 1]),) + shape[e + 1:])
+        return self.reshape(shape[:s] + (numel(shape[s:e + 1]),) + shape[e + 1:])
 
     def ravel(self) -> Tensor:
         return self.reshape(-1)
 
     def unflatten(self, dim: int, sizes: Any) -> Tensor:
-        d = _dim(dim, self.ndim)
+        d = wrap_dim(dim, self.ndim)
         given = sizes = tuple(sizes)
         n = self._view.shape[d]
         if -1 in sizes:
-            known = _numel(tuple(s for s in sizes if s != -1))
+            known = numel(tuple(s for s in sizes if s != -1))
             sizes = tuple(n // known if s == -1 else s for s in sizes)
-        if _numel(sizes) != n:
+        if numel(sizes) != n:
             raise RuntimeError(f"unflatten: Provided sizes {list(given)} don't multiply up to the size of dim {dim} "
                                f"({n}) in the input tensor")
         return self.reshape(self._view.shape[:d] + sizes + self._view.shape[d + 1:])
 
     def permute(self, *dims: Any) -> Tensor:
-        dims = tuple(_dim(d, self.ndim) for d in _shape_arg(dims))
+        dims = tuple(wrap_dim(d, self.ndim) for d in shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match the "
                                f"length of the desired ordering of dimensions i.e. input.dim() = {self.ndim} is not "
@@ -1179,7 +836,7 @@ class Tensor(BitwiseOps):
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         if not self.ndim:
             return self
-        d0, d1 = _dim(dim0, self.ndim), _dim(dim1, self.ndim)
+        d0, d1 = wrap_dim(dim0, self.ndim), wrap_dim(dim1, self.ndim)
         dims = list(range(self.ndim))
         dims[d0], dims[d1] = d1, d0
         return ops.Transpose.apply(self, dims=tuple(dims))
@@ -1204,13 +861,13 @@ class Tensor(BitwiseOps):
         return self
 
     def movedim(self, source: int, destination: int) -> Tensor:
-        s, d = _dim(source, self.ndim), _dim(destination, self.ndim)
+        s, d = wrap_dim(source, self.ndim), wrap_dim(destination, self.ndim)
         order = [i for i in range(self.ndim) if i != s]
         order.insert(d, s)
         return self.permute(*order)
 
     def expand(self, *sizes: Any) -> Tensor:
-        sizes = _shape_arg(sizes)
+        sizes = shape_arg(sizes)
         if len(sizes) < self.ndim:
             raise RuntimeError(f"expand(torch.{self.dtype.legacy_name}{{{list(self.shape)}}}, size={list(sizes)}): "
                                "the number of sizes provided (" + str(len(sizes)) + ") must be greater or equal to "
@@ -1236,10 +893,10 @@ class Tensor(BitwiseOps):
         return self.expand(other.shape)
 
     def broadcast_to(self, shape: Any) -> Tensor:
-        return self.expand(_shape_arg((shape,)))
+        return self.expand(shape_arg((shape,)))
 
     def narrow(self, dim: int, start: int, length: int) -> Tensor:
-        d = _dim(dim, self.ndim)
+        d = wrap_dim(dim, self.ndim)
         n = self._view.shape[d]
         if start < 0:
             start += n
@@ -1250,7 +907,7 @@ class Tensor(BitwiseOps):
         return ops.Slice.apply(self, layout=lambda v: V.index(v, spec))
 
     def select(self, dim: int, index: int) -> Tensor:
-        d = _dim(dim, self.ndim)
+        d = wrap_dim(dim, self.ndim)
         n = self._view.shape[d]
         if not -n <= index < n:
             raise IndexError(f"select(): index {index} out of range for tensor of size {list(self.shape)} at "
@@ -1259,11 +916,11 @@ class Tensor(BitwiseOps):
         return ops.Select.apply(self, layout=lambda v: V.index(v, spec))
 
     def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
-        d = _dim(dim, self.ndim)
+        d = wrap_dim(dim, self.ndim)
         return tuple(self.select(d, i) for i in range(self._view.shape[d]))
 
     def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
-        d = _dim(dim, self.ndim)
+        d = wrap_dim(dim, self.ndim)
         n = self._view.shape[d]
         if isinstance(split_size, int):
             if split_size <= 0 and n:
@@ -1283,11 +940,11 @@ class Tensor(BitwiseOps):
     def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         if chunks <= 0:
             raise RuntimeError("chunk expects `chunks` to be greater than 0, got: " + str(chunks))
-        n = self._view.shape[_dim(dim, self.ndim)]
+        n = self._view.shape[wrap_dim(dim, self.ndim)]
         return self.split(max(1, -(-n // chunks)), dim)
 
     def repeat(self, *sizes: Any) -> Tensor:
-        reps = _shape_arg(sizes)
+        reps = shape_arg(sizes)
         if len(reps) < self.ndim:
             raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of "
                                "tensor")
@@ -1297,14 +954,14 @@ class Tensor(BitwiseOps):
         return x.reshape(tuple(r * s for r, s in zip(reps, shape)))
 
     def unfold(self, dimension: int, size: int, step: int) -> Tensor:
-        d = _dim(dimension, max(1, self.ndim))
+        d = wrap_dim(dimension, max(1, self.ndim))
         if size > self._view.shape[d]:
             raise RuntimeError(f"maximum size for tensor at dimension {d} is {self._view.shape[d]} but size is {size}")
         return ops.Unfold.apply(self, layout=lambda v: V.unfold(v, d, size, step), overlapping=step < size)
 
     def flip(self, *dims: Any) -> Tensor:
         out = self
-        for d in _dims(_shape_arg(dims), self.ndim):
+        for d in wrap_dims(shape_arg(dims), self.ndim):
             n = self._view.shape[d]
             from distgrad.creation import arange
             out = out.index_select(d, arange(n - 1, -1, -1, device=self.device))
@@ -1321,7 +978,7 @@ class Tensor(BitwiseOps):
         setitem(self, index, value)
 
     def gather(self, dim: int, index: Tensor) -> Tensor:
-        d = _dim(dim, self.ndim)
+        d = wrap_dim(dim, self.ndim)
         _check_index_tensor(self, index, d, "gather")
         return ops.Gather.apply(self, index, dim=d)
 
@@ -1332,14 +989,14 @@ class Tensor(BitwiseOps):
         return self._scatter(dim, index, src, "add")
 
     def _scatter(self, dim: int, index: Tensor, src: Any, mode: str) -> Tensor:
-        d = _dim(dim, self.ndim)
+        d = wrap_dim(dim, self.ndim)
         _check_index_tensor(self, index, d, "scatter")
         if not isinstance(src, Tensor):
             src = self.new_full(index.shape, src)
         return ops.Scatter.apply(self, index, src.to(self.dtype), dim=d, mode=mode)
 
     def index_select(self, dim: int, index: Tensor) -> Tensor:
-        d = _dim(dim, max(1, self.ndim))
+        d = wrap_dim(dim, max(1, self.ndim))
         if index.ndim > 1:
             raise IndexError("index_select(): Index is supposed to be a vector")
         return self[(slice(None),) * d + (index.reshape(-1),)]
@@ -1440,43 +1097,10 @@ class Tensor(BitwiseOps):
     def zero_(self) -> Tensor:
         return self.fill_(0)
 
-    def _unary_(self, method: Callable[[Tensor], Tensor]) -> Tensor:
-        return self._write(method(self))
-
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         return self._write(self.clamp(min, max))
 
     clip_ = clamp_
-
-    def neg_(self) -> Tensor:
-        return self._unary_(Tensor.neg)
-
-    def abs_(self) -> Tensor:
-        return self._unary_(Tensor.abs)
-
-    def exp_(self) -> Tensor:
-        return self._unary_(Tensor.exp)
-
-    def log_(self) -> Tensor:
-        return self._unary_(Tensor.log)
-
-    def sqrt_(self) -> Tensor:
-        return self._unary_(Tensor.sqrt)
-
-    def relu_(self) -> Tensor:
-        return self._unary_(Tensor.relu)
-
-    def sigmoid_(self) -> Tensor:
-        return self._unary_(Tensor.sigmoid)
-
-    def tanh_(self) -> Tensor:
-        return self._unary_(Tensor.tanh)
-
-    def floor_(self) -> Tensor:
-        return self._unary_(Tensor.floor)
-
-    def round_(self) -> Tensor:
-        return self._unary_(Tensor.round)
 
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
         return self._write(self.masked_fill(mask, value))
@@ -1515,8 +1139,8 @@ class Tensor(BitwiseOps):
         """Change the shape in place, growing the storage when needed.
 
         Differs from PyTorch: elements beyond the old storage are zero, not uninitialised memory."""
-        shape = _shape_arg(sizes)
-        n = _numel(shape)
+        shape = shape_arg(sizes)
+        n = numel(shape)
         v, st = self._view, self._view.storage
         if v.offset + n > st.size:
             bigger = P.full((v.offset + n,), 0, st.dtype, st.backend)
@@ -1558,6 +1182,22 @@ class Tensor(BitwiseOps):
 function._make_tensor = Tensor._make
 
 
+def _inplace_unary(name: str) -> Callable[[Tensor], Tensor]:
+    """Tensor.<name>_: the out-of-place op's result written into self. Under autograd the op reads a copy, which
+    keeps what composites such as log2 save for backward intact (PyTorch saves the "original self" the same way)."""
+    def method(self: Tensor) -> Tensor:
+        source = self.clone() if is_grad_enabled() and self.requires_grad else self
+        return self._write(getattr(Tensor, name)(source))
+    method.__name__ = method.__qualname__ = name + "_"
+    method.__doc__ = f"In-place version of :meth:`{name}`."
+    return method
+
+
+for _name in ("neg", "abs", "exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal",
+              "relu", "sigmoid", "tanh", "sin", "cos", "tan", "erf", "sign", "floor", "ceil", "trunc", "frac", "round"):
+    setattr(Tensor, _name + "_", _inplace_unary(_name))
+
+
 class _RemovableHandle:
     """What register_*hook returns: remove() unregisters the hook."""
 
@@ -1587,30 +1227,3 @@ def _check_index_tensor(x: Tensor, index: Tensor, d: int, name: str) -> None:
         if lo < 0 or hi >= n:
             bad = hi if hi >= n else lo
             raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
-
-
-def _tri_mask(x: Tensor, diagonal: int, upper: bool) -> Tensor:
-    """True where triu/tril zero an element: (col - row) < diagonal for triu, > diagonal for tril."""
-    from distgrad.creation import arange
-    if x.ndim < 2:
-        raise RuntimeError("tril/triu: input tensor must have at least 2 dimensions")
-    rows = arange(x.shape[-2], device=x.device).unsqueeze(1)
-    cols = arange(x.shape[-1], device=x.device).unsqueeze(0)
-    offset = cols - rows
-    return (offset > diagonal) if upper else (offset < diagonal)
-
-
-def _diag_embed(v: Tensor, out: Tensor, diagonal: int) -> Tensor:
-    """A matrix holding v on a diagonal (differentiable through where)."""
-    from distgrad.creation import arange
-    from distgrad.joining import where
-    n = out.shape[0]
-    rows = arange(n, device=v.device).unsqueeze(1)
-    cols = arange(n, device=v.device).unsqueeze(0)
-    on = (cols - rows) == diagonal
-    k = rows if diagonal >= 0 else cols          # position along the diagonal
-    padded = v.reshape(-1)
-    idx = k.expand(n, n).clamp(max=max(0, v.numel() - 1))
-    picked = padded[idx]
-    return where(on, picked, out)
-

@@ -1,19 +1,17 @@
-"""Wire format and authentication shared by the server and the workers; imports no backend."""
+"""Wire format and authentication shared by the server and the workers (their side of a connection is
+distgrad/distributed/connection.py); imports no backend."""
 from __future__ import annotations
 
 import hashlib
 import ipaddress
-import itertools
 import logging
 import os
 import socket
 import threading
-import time
 from typing import Any
 
 import msgpack
 import zmq
-import zmq.utils.monitor
 import zmq.utils.z85
 
 log = logging.getLogger("distgrad.wire")
@@ -23,13 +21,12 @@ log = logging.getLogger("distgrad.wire")
 # bytes, C order, dtype and shape named in the header). The header is a map with at least "v" (PROTOCOL_VERSION) and
 # "op" (the message type); requests carry "id", echoed by the reply so that a late reply to a timed-out request is
 # recognised and dropped. Errors come back as {"op": "error", "type": "ValueError", "error": "..."} and are re-raised
-# with that type. Authentication happens once per connection, during the ZeroMQ handshake, not per message: see
-# NOTE [ Authentication ]. docs/protocol.md lists every message type and its fields.
+# with that type by the client side (connect, request: distgrad/distributed/connection.py). Authentication happens
+# once per connection, during the ZeroMQ handshake, not per message: see NOTE [ Authentication ]. docs/protocol.md
+# lists every message type and its fields.
 PROTOCOL_VERSION = 1
 MAX_HEADER_BYTES = 1 << 16
 MAX_MESSAGE_BYTES = int(os.environ.get("DISTGRAD_MAX_MESSAGE_BYTES", str(1 << 31)))
-ERROR_TYPES = {"ValueError": ValueError, "RuntimeError": RuntimeError, "TimeoutError": TimeoutError,
-               "KeyError": KeyError}
 
 
 class ProtocolError(ValueError):
@@ -63,13 +60,6 @@ def unpack(frames: list) -> tuple[dict[str, Any], list]:
     if header.get("v") != PROTOCOL_VERSION:
         raise ProtocolError("version", f"expected protocol version {PROTOCOL_VERSION}, got {header.get('v')!r}")
     return header, frames[1:]
-
-
-def raise_if_error(header: dict[str, Any]) -> dict[str, Any]:
-    """Re-raise an error reply with its exception type; return any other header."""
-    if header["op"] == "error":
-        raise ERROR_TYPES.get(header.get("type"), RuntimeError)(header.get("error", "unknown server error"))
-    return header
 
 
 # NOTE [ Authentication ]
@@ -164,56 +154,5 @@ def start_zap(ctx: zmq.Context, secret: str) -> threading.Thread:
     return thread
 
 
-_monitor_ids = itertools.count()
 HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-
-
-def connect(ctx: zmq.Context, kind: int, endpoint: str, secret: str, curve: bool, timeout: float,
-            what: str = "the distgrad server") -> zmq.Socket:
-    """Connect an authenticated socket and wait for its handshake; raise a clear error on refusal or silence."""
-    sock = ctx.socket(kind)
-    sock.linger = 0
-    secure_client(sock, secret, curve)
-    # A unique address: pyzmq's default names it after the socket's fd, which a closed socket's lingering
-    # monitor may still hold when the next socket reuses the fd ("Address already in use").
-    monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | HANDSHAKE_FAILED,
-                                      addr=f"inproc://distgrad-monitor-{next(_monitor_ids)}")
-    sock.connect(endpoint)
-    deadline = time.monotonic() + timeout
-    event = None
-    try:
-        while event is None and (left := deadline - time.monotonic()) > 0 and monitor.poll(int(left * 1000) + 1):
-            event = zmq.utils.monitor.recv_monitor_message(monitor)["event"]
-    finally:
-        sock.disable_monitor()
-        monitor.close()
-    if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-        return sock
-    sock.close()
-    if event is None:
-        raise TimeoutError(f"could not connect to {what} at {endpoint} within {timeout:.1f} s: nothing answered. "
-                           f"Check MASTER_ADDR/MASTER_PORT and that the launcher (or rank 0) is running.")
-    mode = "CURVE" if curve else "PLAIN"
-    raise PermissionError(
-        f"authentication failed connecting to {what} at {endpoint} ({mode}): the server refused this job's "
-        f"secret. Workers must run with the DISTGRAD_SECRET of the launcher that started the server; "
-        f"a CURVE/PLAIN mismatch (DISTGRAD_CURVE differs between nodes) fails the same way.")
-
-
-_request_ids = itertools.count(1)
-
-
-def request(sock: zmq.Socket, header: dict[str, Any], buffers: tuple | list = (), timeout: float = 30.0,
-            what: str = "the distgrad server") -> tuple[dict[str, Any], list]:
-    """Send one request on a DEALER and wait for the reply with the same id; raise TimeoutError when none comes."""
-    request_id = next(_request_ids)
-    sock.send_multipart(pack({**header, "id": request_id}, buffers), copy=False)
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        if not sock.poll(int(left * 1000) + 1):
-            break
-        reply, frames = unpack(sock.recv_multipart(copy=False))
-        if reply.get("id") == request_id:
-            return raise_if_error(reply), frames
-    raise TimeoutError(f"no reply to {header['op']!r} from {what} within {timeout:.1f} s")

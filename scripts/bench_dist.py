@@ -2,6 +2,7 @@
 
     python scripts/bench_dist.py            # distgrad only; reference figures below are literals measured here
     python scripts/bench_dist.py --torch    # also measure PyTorch (gloo, DDP) the same way, when torch is installed
+    python scripts/bench_dist.py --torch-python /work/venvs/torch/bin/python   # PyTorch from another interpreter
 
 Bus bandwidth is NCCL's definition: bytes * 2(N-1)/N / time, the traffic each link of a ring carries. Every process
 runs with 1 thread (OMP_NUM_THREADS=1), like the reference gloo figures of issue 6.
@@ -92,12 +93,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(kind: str, n: int, reps: int, **extra_env: str) -> list[dict]:
+def run(kind: str, n: int, reps: int, torch_python: str = sys.executable, **extra_env: str) -> list[dict]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **extra_env}
     command = [HERE, "--worker", kind, "--reps", str(reps)]
     if kind.startswith("torch"):  # plain processes with torchrun's env, so that no launcher differs
         port = free_port()
-        procs = [subprocess.Popen([sys.executable, *command], stdout=subprocess.PIPE, text=True,
+        procs = [subprocess.Popen([torch_python, *command], stdout=subprocess.PIPE, text=True,
                                   env={**env, "RANK": str(r), "WORLD_SIZE": str(n), "MASTER_ADDR": "127.0.0.1",
                                        "MASTER_PORT": str(port)}) for r in range(n)]
         out = [p.communicate(timeout=600)[0] for p in procs][0]  # noqa: RUF015 -- wait for all, keep rank 0
@@ -124,26 +125,29 @@ def main() -> None:
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--reps", type=int, default=5, help="timed repetitions (median reported)")
     p.add_argument("--torch", action="store_true", help="also measure PyTorch gloo and DDP the same way")
+    p.add_argument("--torch-python", metavar="PYTHON", help="the interpreter that has torch (implies --torch)")
+    p.add_argument("--ranks", type=int, nargs="+", default=[2, 4], help="all_reduce world sizes")
     p.add_argument("--skip-ddp", action="store_true", help="all_reduce and start-up only")
     args = p.parse_args()
     if args.worker:
         worker(args.worker, args.reps)
         return
-    systems = ["distgrad"] + (["torch"] if args.torch else [])
+    torch_python = args.torch_python or sys.executable
+    systems = ["distgrad"] + (["torch"] if args.torch or args.torch_python else [])
     print(f"all_reduce, float32, loopback, 1 thread per process (reference: {REFERENCE})")
     print(f"{'system':>9} {'ranks':>5} {'MB':>4} {'algorithm':>9} {'ms':>8} {'bus GB/s':>8}")
-    for n in (2, 4):
+    for n in args.ranks:
         for system in systems:
-            for row in run(f"{system}-allreduce", n, args.reps):
+            for row in run(f"{system}-allreduce", n, args.reps, torch_python):
                 print(f"{system:>9} {n:>5} {row['mb']:>4} {row['algo']:>9} {row['ms']:>8.1f} {row['busbw']:>8.2f}")
     for row in run("distgrad-allreduce", 2, args.reps, DISTGRAD_CURVE="on"):  # what encryption costs
         print(f"{'+CURVE':>9} {2:>5} {row['mb']:>4} {row['algo']:>9} {row['ms']:>8.1f} {row['busbw']:>8.2f}")
     if not args.skip_ddp:
         print("DDP, MLP 64-512-512-10, batch 64 per rank, SGD")
-        for system in systems:
-            for n in (1, 2, 4):
+        for n in (1, 2, 4):  # interleaved, so that both systems see the same machine load
+            for system in systems:
                 try:
-                    rows = run(f"{system}-ddp", n, max(args.reps, 20))
+                    rows = run(f"{system}-ddp", n, max(args.reps, 20), torch_python)
                     print(f"{system:>9} {n:>5} ranks {rows[0]['samples_per_s']:>10.0f} samples/s")
                 except (subprocess.CalledProcessError, IndexError) as e:
                     print(f"{system:>9} {n:>5} ranks   failed ({type(e).__name__}; needs nn, optim on main)")

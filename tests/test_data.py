@@ -12,6 +12,7 @@ import pytest
 import distgrad
 from distgrad.utils.data import (
     BatchSampler,
+    ChainDataset,
     ConcatDataset,
     DataLoader,
     Dataset,
@@ -19,6 +20,7 @@ from distgrad.utils.data import (
     IterableDataset,
     RandomSampler,
     SequentialSampler,
+    StackDataset,
     Subset,
     SubsetRandomSampler,
     TensorDataset,
@@ -71,6 +73,16 @@ def test_tensor_dataset_indexes_every_tensor_along_dim_0():
     assert a.tolist() == [2.0, 3.0] and b.item() == 8
 
 
+def test_dataloader_batches_device_tensors_where_they_are(device):
+    x = distgrad.arange(10, device=device).float()
+    ds = StackDataset(TensorDataset(x, x * 2), x)
+    batches = list(DataLoader(ds, batch_size=4))
+    assert all(str(t.device) == device for (pair, single) in batches for t in (*pair, single))
+    assert [[t.tolist() for t in (*pair, single)] for pair, single in batches] == [
+        [[0, 1, 2, 3], [0, 2, 4, 6], [0, 1, 2, 3]], [[4, 5, 6, 7], [8, 10, 12, 14], [4, 5, 6, 7]],
+        [[8, 9], [16, 18], [8, 9]]]
+
+
 def test_tensor_dataset_size_mismatch_raises():
     with pytest.raises(AssertionError, match="Size mismatch between tensors"):
         TensorDataset(distgrad.from_numpy(np.zeros(3)), distgrad.from_numpy(np.zeros(4)))
@@ -90,6 +102,60 @@ def test_concat_dataset_rejects_empty_and_iterable():
         ConcatDataset([])
     with pytest.raises(AssertionError, match="ConcatDataset does not support IterableDataset"):
         ConcatDataset([Counter(3)])
+
+
+def test_chain_dataset_chains_iterables_and_adds_up_their_lengths():
+    chain_ds = Counter(2) + Counter(3)
+    assert type(chain_ds) is ChainDataset and list(chain_ds) == [0, 1, 0, 1, 2] and len(chain_ds) == 5
+    batches = DataLoader(ChainDataset([Counter(3), Counter(2)]), batch_size=2)
+    assert [b.tolist() for b in batches] == [[0, 1], [2, 0], [1]]
+
+
+def test_chain_dataset_rejects_map_style_parts_when_used():
+    chain_ds = ChainDataset([Counter(2), Squares(3)])  # like PyTorch: checked lazily, not in __init__
+    with pytest.raises(AssertionError, match="^ChainDataset only supports IterableDataset$"):
+        list(chain_ds)
+    with pytest.raises(AssertionError, match="^ChainDataset only supports IterableDataset$"):
+        len(chain_ds)
+
+
+class Batched(Squares):
+    """Squares with a __getitems__ that answers `short` fewer samples than asked."""
+
+    def __init__(self, n: int, short: int = 0) -> None:
+        super().__init__(n)
+        self.short = short
+
+    def __getitems__(self, indices: list[int]) -> list[int]:
+        return [-self[i] for i in indices[self.short:]]
+
+
+def test_stack_dataset_tuple_and_dict_forms():
+    pairs = StackDataset(Squares(3), Batched(3))
+    assert len(pairs) == 3 and pairs[2] == (4, 4) and pairs.__getitems__([1, 2]) == [(1, -1), (4, -4)]
+    named = StackDataset(x=Squares(3), y=Batched(3))
+    assert named[1] == {"x": 1, "y": 1} and named.__getitems__([2, 0]) == [{"x": 4, "y": -4}, {"x": 0, "y": 0}]
+    assert [{k: v.tolist() for k, v in b.items()} for b in DataLoader(named, batch_size=2)] == [
+        {"x": [0, 1], "y": [0, -1]}, {"x": [4], "y": [-4]}]
+
+
+@pytest.mark.parametrize("args, kwargs, match", [
+    ((), {}, "^At least one dataset should be passed$"),
+    ((Squares(2),), {"y": Squares(2)},
+     re.escape("Supported either ``tuple``- (via ``args``) or``dict``- (via ``kwargs``) like input/output, but both "
+               "types are given.")),
+    ((Squares(2), Squares(3)), {}, "^Size mismatch between datasets$"),
+    ((), {"x": Squares(2), "y": Squares(3)}, "^Size mismatch between datasets$"),
+])
+def test_stack_dataset_bad_arguments_raise(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        StackDataset(*args, **kwargs)
+
+
+def test_stack_dataset_nested_getitems_of_the_wrong_length_raises():
+    for ds in (StackDataset(Squares(3), Batched(3, short=1)), StackDataset(x=Batched(3, short=1))):
+        with pytest.raises(ValueError, match="^Nested dataset's output size mismatch. Expected 2, got 1$"):
+            ds.__getitems__([0, 1])
 
 
 def test_subset_maps_indices_and_batches():
@@ -308,6 +374,18 @@ def test_dataloader_shuffle_follows_the_generator():
 
 def test_dataloader_pin_memory_is_accepted_and_changes_nothing():
     assert [b.tolist() for b in DataLoader(Squares(4), batch_size=2, pin_memory=True)] == [[0, 1], [4, 9]]
+
+
+def test_dataloader_pin_memory_device_is_accepted_and_warns_like_pytorch_when_pinning():
+    assert [b.tolist() for b in DataLoader(Squares(4), batch_size=2, pin_memory_device="cuda")] == [[0, 1], [4, 9]]
+    with pytest.warns(UserWarning, match="^pin_memory_device is deprecated, the current accelerator will be used as "
+                                         "the device,ignore pin_memory_device='cuda'.$"):
+        iter(DataLoader(Squares(4), pin_memory=True, pin_memory_device="cuda"))
+
+
+def test_dataloader_in_order_is_a_no_op_without_workers():
+    loader = DataLoader(Squares(5), batch_size=2, in_order=False)
+    assert loader.in_order is False and [b.tolist() for b in loader] == [[0, 1], [4, 9], [16]]
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from itertools import chain
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,6 +118,37 @@ def test_batches_come_back_in_sampler_order_when_workers_finish_out_of_order():
     batches = list(DataLoader(ds, batch_size=2, num_workers=2))
     assert [b[0].tolist() for b in batches] == [[2 * k, 2 * k + 1] for k in range(6)]
     assert len(worker_pids(batches)) == 2 and os.getpid() not in worker_pids(batches)
+
+
+class AfterBatchOne(Dataset):
+    """Sample i is i; sample 0 waits until sample 3 (batch 1 at batch_size 2) was loaded, then 0.2 s more, so worker
+    0's first batch is the last of the first two whatever the machine's load."""
+
+    def __init__(self, n: int, marker: Path) -> None:
+        self.n, self.marker = n, marker
+
+    def __getitem__(self, i: int) -> int:
+        if i == 3:
+            self.marker.touch()
+        if i == 0:
+            deadline = time.monotonic() + WATCHDOG_S
+            while not self.marker.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.marker.unlink()  # the next epoch waits again
+            time.sleep(0.2)
+        return i
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def test_in_order_false_yields_batches_as_workers_finish_them(tmp_path):
+    loader = DataLoader(AfterBatchOne(12, tmp_path / "batch1"), batch_size=2, num_workers=2, in_order=False,
+                        persistent_workers=True)
+    for _ in range(2):  # the second epoch reuses the workers: per-worker task counts start again from zero
+        batches = [b.tolist() for b in loader]
+        assert batches.index([0, 1]) > batches.index([2, 3])
+        assert sorted(batches) == [[2 * k, 2 * k + 1] for k in range(6)]
 
 
 def test_batch_order_is_the_same_whatever_num_workers():

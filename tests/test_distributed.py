@@ -14,7 +14,7 @@ import msgpack
 import pytest
 import zmq
 
-from distgrad.distributed import DistStoreError, TCPStore
+from distgrad.distributed import DistStoreError, TCPStore, connection
 from distgrad.distributed.distributed_c10d import first_host, resolve
 from distgrad.launcher import wire
 from distgrad.launcher.server import Server
@@ -33,7 +33,6 @@ def launch(tmp_path: Path, body: str, nproc: int, *options: str, env: dict | Non
 
 COLLECTIVES = """
     import hashlib, numpy as np
-    import distgrad
     import distgrad.distributed as dist
     from distgrad.distributed import ReduceOp
     dist.init_process_group("zmq", timeout=30)
@@ -68,17 +67,6 @@ COLLECTIVES = """
     out = np.zeros(4)
     dist.reduce_scatter(out, [np.full(4, 10.0 * r + p) for p in range(n)])
     assert (out == sum(10.0 * q + r for q in range(n))).all()
-    t = distgrad.ones(3, 4) * (r + 1)  # distgrad tensors, contiguous and strided
-    dist.all_reduce(t, ReduceOp.AVG)
-    assert t.tolist() == [[(n + 1) / 2] * 4] * 3
-    tt = distgrad.zeros(4, 3).t()
-    if r == 0:
-        tt.fill_(7.0)
-    dist.broadcast(tt, src=0)
-    assert tt.tolist() == [[7.0] * 4] * 3
-    parts = [distgrad.zeros(2) for _ in range(n)]
-    dist.all_gather(parts, distgrad.full((2,), float(r)))
-    assert [p.tolist() for p in parts] == [[float(p)] * 2 for p in range(n)]
     gathered = [None] * n
     dist.all_gather_object(gathered, digests)
     assert all(g == digests for g in gathered), "results differ between ranks"
@@ -104,6 +92,48 @@ def test_collectives_match_numpy_and_are_bit_identical(tmp_path, nproc):
                                                   "DISTGRAD_SEGMENT_BYTES": "4096"})
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("PASS") == nproc
+
+
+TENSOR_COLLECTIVES = """
+    import distgrad
+    import distgrad.distributed as dist
+    from distgrad.distributed import ReduceOp
+    dist.init_process_group("zmq", timeout=30)
+    r, n = dist.get_rank(), dist.get_world_size()
+    t = distgrad.ones(3, 4, device=DEVICE) * (r + 1)  # contiguous and strided
+    dist.all_reduce(t, ReduceOp.AVG)
+    assert str(t.device) == DEVICE and t.tolist() == [[(n + 1) / 2] * 4] * 3
+    tt = distgrad.zeros(4, 3, device=DEVICE).t()
+    if r == 0:
+        tt.fill_(7.0)
+    dist.broadcast(tt, src=0)
+    assert tt.tolist() == [[7.0] * 4] * 3
+    parts = [distgrad.zeros(2, device=DEVICE) for _ in range(n)]
+    dist.all_gather(parts, distgrad.full((2,), float(r), device=DEVICE))
+    assert [p.tolist() for p in parts] == [[float(p)] * 2 for p in range(n)]
+    # Collectives write tensors in place, and autograd must see it: the version counter moves (rank 0's tt: fill_).
+    assert t._version == 1 and tt._version == 1 and all(p._version == 1 for p in parts)
+    red = distgrad.ones(2, device=DEVICE); dist.reduce(red, dst=0); assert red._version == (1 if r == 0 else 0)
+    w = distgrad.ones(3, device=DEVICE, requires_grad=True)
+    saved = w * 2
+    loss = (saved * saved).sum()  # MulBackward0 saves `saved`
+    dist.all_reduce(saved)
+    try:
+        loss.backward()
+        raise AssertionError("backward used a tensor that all_reduce overwrote")
+    except RuntimeError as e:
+        assert "modified by an inplace operation" in str(e), e
+    dist.all_reduce(w)  # a leaf that requires grad may be reduced, as in PyTorch
+    assert w.tolist() == [float(n)] * 3 and w._version == 1
+    dist.destroy_process_group()
+    print("PASS")
+"""
+
+
+def test_collectives_write_tensors_in_place_and_move_their_version(tmp_path, device):
+    r = launch(tmp_path, TENSOR_COLLECTIVES.replace("DEVICE", repr(device)), 2)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("PASS") == 2
 
 
 def test_mismatched_collectives_fail_fast_naming_the_rank(tmp_path):
@@ -180,7 +210,7 @@ def server(monkeypatch):
 
 
 def client(ctx: zmq.Context, endpoint: str, secret: str = "good", curve: bool = False) -> zmq.Socket:
-    return wire.connect(ctx, zmq.DEALER, endpoint, secret, curve, timeout=5.0)
+    return connection.connect(ctx, zmq.DEALER, endpoint, secret, curve, timeout=5.0)
 
 
 def test_store_api_and_timeout_names_keys(server):
@@ -208,7 +238,7 @@ def test_wrong_secret_is_refused_clearly_and_counted(server):
             client(ctx, endpoint, curve=True)
         good = client(ctx, endpoint)
         deadline = time.monotonic() + 5  # the server learns of refusals from its monitor socket, asynchronously
-        while (dropped := wire.request(good, {"op": "status"})[0]["dropped"]).get("unauthenticated", 0) < 2:
+        while (dropped := connection.request(good, {"op": "status"})[0]["dropped"]).get("unauthenticated", 0) < 2:
             assert time.monotonic() < deadline, dropped
             time.sleep(0.05)
         good.close()
@@ -224,7 +254,7 @@ def test_curve_authenticates_with_keys_derived_from_the_secret():
     thread.start()
     try:
         good = client(ctx, srv.address, "s3cret", curve=True)
-        assert wire.request(good, {"op": "hello"})[0]["server"] == srv.address
+        assert connection.request(good, {"op": "hello"})[0]["server"] == srv.address
         good.close()
         with pytest.raises(PermissionError):
             client(ctx, srv.address, "other", curve=True)
@@ -257,14 +287,14 @@ def test_server_drops_bad_messages_and_keeps_serving(server):
             if frames:
                 sock.send_multipart(frames)
         with pytest.raises(ValueError, match="bad 'set' request"):  # well-formed but missing 'key': told, not hung
-            wire.request(sock, {"op": "set"}, [b"x"], timeout=5)
-        assert wire.request(sock, {"op": "add", "key": "k", "amount": 2}, timeout=5)[0]["value"] == 2
-        dropped = wire.request(sock, {"op": "status"})[0]["dropped"]
+            connection.request(sock, {"op": "set"}, [b"x"], timeout=5)
+        assert connection.request(sock, {"op": "add", "key": "k", "amount": 2}, timeout=5)[0]["value"] == 2
+        dropped = connection.request(sock, {"op": "status"})[0]["dropped"]
         assert dropped["malformed"] >= 4 and dropped["version"] == 1 and dropped["oversized"] == 1
         raw = socket.create_connection(("127.0.0.1", srv.port), timeout=5)  # not even ZMTP
         raw.sendall(os.urandom(4096))
         raw.close()
-        assert wire.request(sock, {"op": "num_keys"}, timeout=5)[0]["value"] == 1
+        assert connection.request(sock, {"op": "num_keys"}, timeout=5)[0]["value"] == 1
         sock.close()
     finally:
         ctx.destroy(linger=0)
@@ -278,9 +308,9 @@ def test_server_notices_missing_heartbeats(server):
         sock.send_multipart(wire.pack({"op": "rendezvous", "rank": 1, "world_size": 2, "addr": "x", "id": 0}))
         sock.send_multipart(wire.pack({"op": "heartbeat", "rank": 1, "seq": 0}))
         with pytest.raises(ValueError, match="never registered"):  # heartbeats cannot invent ranks
-            wire.request(sock, {"op": "heartbeat", "rank": 7})
+            connection.request(sock, {"op": "heartbeat", "rank": 7})
         time.sleep(1.0)  # heartbeat_timeout=0.5
-        assert wire.request(sock, {"op": "status"})[0]["dead"] == [1]
+        assert connection.request(sock, {"op": "status"})[0]["dead"] == [1]
         sock.close()
     finally:
         ctx.destroy(linger=0)

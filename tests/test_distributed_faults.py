@@ -15,29 +15,12 @@ import numpy as np
 import pytest
 import zmq
 
+from distgrad.distributed import connection
 from distgrad.launcher import wire
 
 LAUNCH = [sys.executable, "-m", "distgrad.launcher.cli"]
 
 TRAIN = """
-    import numpy as np
-    import distgrad as torch
-    import distgrad.distributed as dist
-    from distgrad.distributed import ParameterServerOptimizer
-
-    class PlainSGD:  # PyTorch's optimizer API, enough for ParameterServerOptimizer
-        def __init__(self, params, lr):
-            self.param_groups = [{"params": list(params), "lr": lr}]
-        def step(self):
-            with torch.no_grad():
-                for p in self.param_groups[0]["params"]:
-                    p.sub_(self.param_groups[0]["lr"] * p.grad)
-        def zero_grad(self, set_to_none=True):
-            for p in self.param_groups[0]["params"]:
-                p.grad = None
-
-    dist.init_process_group(timeout=30)
-    r, n = dist.get_rank(), dist.get_world_size()
     g = np.random.default_rng(0)
     data = [(g.normal(size=(4 * n, 5)).astype(np.float32), g.normal(size=(4 * n, 3)).astype(np.float32))
             for _ in range(STEPS)]
@@ -95,10 +78,9 @@ def fuzz_frames(rng: np.random.Generator) -> list[bytes]:
     return frames
 
 
-def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(tmp_path):
+def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(ps_job):
     secret, port = "fuzz-secret-" + os.urandom(8).hex(), free_port()
-    script = tmp_path / "job.py"
-    script.write_text(textwrap.dedent(TRAIN).replace("STEPS", "40"))
+    script = ps_job(TRAIN.replace("STEPS", "40"), timeout=30)
     run = subprocess.Popen([*LAUNCH, "--nproc", "3", "--nservers", "2", "--master-port", str(port), str(script)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env={**os.environ, "DISTGRAD_SECRET": secret, "DISTGRAD_STOP_GRACE": "1"})
@@ -107,14 +89,14 @@ def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(tmp_p
 
     def fuzz() -> None:
         rng = np.random.default_rng(42)
-        admin = wire.connect(ctx, zmq.DEALER, f"tcp://127.0.0.1:{port}", secret, False, timeout=20)
+        admin = connection.connect(ctx, zmq.DEALER, f"tcp://127.0.0.1:{port}", secret, False, timeout=20)
         status = {}
         while not stop.is_set() and not status.get("peers"):
-            status = wire.request(admin, {"op": "status"}, timeout=5)[0]
+            status = connection.request(admin, {"op": "status"}, timeout=5)[0]
             time.sleep(0.05)
         shards = status.get("ps") or [f"tcp://127.0.0.1:{port}"]
         inboxes = [peer[1] for peer in status.get("peers") or []]
-        socks = [wire.connect(ctx, zmq.DEALER, a, secret, False, timeout=20) for a in shards]
+        socks = [connection.connect(ctx, zmq.DEALER, a, secret, False, timeout=20) for a in shards]
         intruders: list[zmq.Socket] = []
         while not stop.is_set():
             for sock in socks:  # authenticated: the messages themselves must be rejected
@@ -135,7 +117,7 @@ def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(tmp_p
             sent[0] += len(socks)
             if sent[0] % 200 < len(socks):
                 try:
-                    dropped.update(wire.request(admin, {"op": "status"}, timeout=5)[0]["dropped"])
+                    dropped.update(connection.request(admin, {"op": "status"}, timeout=5)[0]["dropped"])
                 except TimeoutError:  # the run ended and took its server with it
                     break
             time.sleep(0.002)

@@ -4,45 +4,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 
 from distgrad.distributed.parameter_server import assign_shards
 
 LAUNCH = [sys.executable, "-m", "distgrad.launcher.cli"]
 
-# PlainSGD is a test double with PyTorch's optimizer API (param_groups, step, zero_grad), so these tests do not wait
-# for distgrad.optim; the model is two leaf tensors and core ops.
-PRELUDE = """
-    import numpy as np
-    import distgrad as torch
-    import distgrad.distributed as dist
-    from distgrad.distributed import ParameterServerOptimizer
-
-    class PlainSGD:
-        def __init__(self, params, lr):
-            self.param_groups = [{"params": list(params), "lr": lr}]
-        def step(self):
-            with torch.no_grad():
-                for p in self.param_groups[0]["params"]:
-                    p.sub_(self.param_groups[0]["lr"] * p.grad)
-        def zero_grad(self, set_to_none=True):
-            for p in self.param_groups[0]["params"]:
-                p.grad = None
-
-    dist.init_process_group(timeout=20)
-    r, n = dist.get_rank(), dist.get_world_size()
-"""
-
-
-def launch(tmp_path, body: str, nproc: int = 2, *options: str) -> subprocess.CompletedProcess:
-    script = tmp_path / "job.py"
-    script.write_text(textwrap.dedent(PRELUDE) + textwrap.dedent(body))
+def launch(script, nproc: int = 2, *options: str) -> subprocess.CompletedProcess:
     return subprocess.run([*LAUNCH, "--nproc", str(nproc), *options, str(script)], check=False, capture_output=True,
                           text=True, timeout=60, env={**os.environ, "DISTGRAD_STOP_GRACE": "1"})
 
 
-def test_sync_mode_equals_data_parallel_sgd_over_two_shards(tmp_path):
-    r = launch(tmp_path, """
+def test_sync_mode_equals_data_parallel_sgd_over_two_shards(ps_job):
+    r = launch(ps_job("""
         g = np.random.default_rng(0)
         data = [(g.normal(size=(4 * n, 5)).astype(np.float32), g.normal(size=(4 * n, 3)).astype(np.float32))
                 for _ in range(10)]
@@ -68,12 +41,12 @@ def test_sync_mode_equals_data_parallel_sgd_over_two_shards(tmp_path):
         worst = max(float((p - q).abs().max()) for p, q in zip(params, ref))
         assert worst < 1e-5, worst
         print("PASS")
-    """, 2, "--nservers", "2")
+    """), 2, "--nservers", "2")
     assert r.returncode == 0 and r.stdout.count("PASS") == 2, r.stdout + r.stderr
 
 
-def test_async_mode_applies_every_push(tmp_path):
-    r = launch(tmp_path, """
+def test_async_mode_applies_every_push(ps_job):
+    r = launch(ps_job("""
         class AddRank(PlainSGD):  # a constant update, so the final value does not depend on the interleaving
             def step(self):
                 with torch.no_grad():
@@ -86,12 +59,12 @@ def test_async_mode_applies_every_push(tmp_path):
         final = opt.client.wait(opt.client.pull("param_groups[0][0]"))
         assert (final == 10 * sum(range(1, n + 1))).all(), final[:3]
         print("PASS")
-    """, 3)
+    """), 3)
     assert r.returncode == 0 and r.stdout.count("PASS") == 3, r.stdout + r.stderr
 
 
-def test_staleness_bound_holds_back_the_fast_worker(tmp_path):
-    r = launch(tmp_path, """
+def test_staleness_bound_holds_back_the_fast_worker(ps_job):
+    r = launch(ps_job("""
         import time
         w = torch.zeros(4)
         client_timeout = 3
@@ -102,18 +75,18 @@ def test_staleness_bound_holds_back_the_fast_worker(tmp_path):
         w.grad = torch.zeros(4)
         opt.step()   # clock 1: within the bound of rank 1's clock 0
         opt.step()   # clock 2: 2 - 1 > 0, so this pull must wait for rank 1 and time out
-    """)
+    """))
     assert r.returncode != 0
     assert "ranks [1] beyond staleness bound" in r.stderr
 
 
-def test_push_with_wrong_shape_names_key_and_worker(tmp_path):
-    r = launch(tmp_path, """
+def test_push_with_wrong_shape_names_key_and_worker(ps_job):
+    r = launch(ps_job("""
         w = torch.zeros(3, 4)
         opt = ParameterServerOptimizer(PlainSGD([w], 0.1), mode="async", named_parameters=[("fc1.weight", w)])
         if r == 1:
             opt.client.wait(opt.client.push("fc1.weight", np.zeros((4, 3), np.float32), 0))
-    """)
+    """))
     assert r.returncode != 0
     assert ("ValueError: push for 'fc1.weight' from worker 1: expected shape (3, 4) float32, got (4, 3) float32"
             in r.stderr)

@@ -588,3 +588,22 @@ def test_python_inplace_operators_under_autograd(device):
     z[0] += 10                                 # getitem view += then setitem, as Python runs it
     (z * z).sum().backward()
     assert z.tolist() == [11.0, 2.0] and x.grad.tolist() == [22.0, 4.0]
+
+
+INPLACE_UNARY = ["neg", "abs", "exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal",
+                 "relu", "sigmoid", "tanh", "sin", "cos", "tan", "erf", "sign", "floor", "ceil", "trunc", "frac", "round"]
+
+
+@pytest.mark.parametrize("name", INPLACE_UNARY)
+def test_inplace_unary_writes_self_and_differentiates(name, device):
+    x = dg.tensor([0.3, 1.7, 2.5], dtype=dg.float64, device=device, requires_grad=True)
+    y = x * 1
+    version = y._version
+    assert getattr(y, name + "_")() is y and y._version == version + 1
+    want = getattr(x.detach(), name)()
+    np.testing.assert_allclose(y.detach().cpu().numpy(), want.cpu().numpy(), rtol=1e-12)
+    y.sum().backward()
+    x2 = x.detach().clone().requires_grad_()
+    getattr(x2, name)().sum().backward()  # the out-of-place op's gradient, checked by gradcheck in CASES
+    np.testing.assert_allclose(x.grad.cpu().numpy(), x2.grad.cpu().numpy(), rtol=1e-12)
+    assert getattr(dg.Tensor, name + "_").__name__ == name + "_"

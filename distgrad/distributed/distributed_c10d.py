@@ -4,11 +4,14 @@ from __future__ import annotations
 import os
 import pickle
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
+
+import distgrad
 
 from .process_group import ProcessGroup, ReduceOp, Work, to_bytes
 from .store import TCPStore, seconds
@@ -137,28 +140,39 @@ def destroy_process_group(group: Any = None) -> None:
 
 
 # ---- tensors <-> host arrays
-def _host(tensor: Any) -> tuple[np.ndarray, Any]:
-    """A contiguous 1-D host array for tensor and a function that writes it back (None when it is the storage)."""
+def _host(tensor: Any) -> tuple[np.ndarray, Callable[[], None] | None]:
+    """A contiguous 1-D host array for tensor (a distgrad tensor or an ndarray) and the function that makes what a
+    collective wrote into that array the tensor's value (None when there is nothing to do).
+
+    A distgrad tensor is written through the core's in-place path (copy_), so its version counter moves and a backward
+    that saved its old value raises instead of computing a wrong gradient; when the array is the tensor's own memory
+    (cpu, contiguous) the collective already wrote it and only the counter moves, as after any in-place op."""
     if isinstance(tensor, np.ndarray):
-        arr, on_device = tensor, False
-    else:
-        arr, on_device = tensor.detach().cpu().numpy(), not str(tensor.device).startswith("cpu")
-    flat = arr.reshape(-1) if arr.flags.c_contiguous else np.ascontiguousarray(arr).reshape(-1)
-    copied = not np.shares_memory(flat, arr)
+        if tensor.flags.c_contiguous:
+            return tensor.reshape(-1), None
+        copy = np.ascontiguousarray(tensor).reshape(-1)
+
+        def copy_back() -> None:
+            tensor[...] = copy.reshape(tensor.shape)
+        return copy, copy_back
+    arr = tensor.detach().cpu().numpy()  # the tensor's own memory on cpu, a copy from any other device
+    own = tensor.device.type == "cpu" and arr.flags.c_contiguous
+    flat = arr.reshape(-1) if own else np.ascontiguousarray(arr).reshape(-1)
 
     def finish() -> None:
-        if copied:
-            arr[...] = flat.reshape(arr.shape)
-        if on_device:
-            import distgrad
-            tensor.copy_(distgrad.from_numpy(arr))
-    return flat, finish if copied or on_device else None
+        if own:
+            tensor._view.storage.version += 1
+        else:
+            with distgrad.no_grad():
+                tensor.copy_(distgrad.from_numpy(flat.reshape(arr.shape)))
+    return flat, finish
 
 
-def _run(method: str, tensor: Any, *args: Any, async_op: bool = False) -> Work | None:
+def _run(method: str, tensor: Any, *args: Any, async_op: bool = False, writes: bool = True) -> Work | None:
+    """Run a collective that works in place on tensor; writes=False: it leaves this rank's tensor as it was."""
     pg = _default()
     flat, finish = _host(tensor)
-    work = pg.submit(getattr(pg, method), flat, *args, finish=finish)
+    work = pg.submit(getattr(pg, method), flat, *args, finish=finish if writes else None)
     if async_op:
         return work
     work.wait()
@@ -174,7 +188,7 @@ def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None, asyn
 def broadcast(tensor: Any, src: int, group: Any = None, async_op: bool = False) -> Work | None:
     """Copy rank src's tensor into tensor on every rank."""
     _check_rank("src", src)
-    return _run("broadcast", tensor, src, async_op=async_op)
+    return _run("broadcast", tensor, src, async_op=async_op, writes=src != get_rank())
 
 
 def reduce(tensor: Any, dst: int, op: ReduceOp = ReduceOp.SUM, group: Any = None,
@@ -182,7 +196,7 @@ def reduce(tensor: Any, dst: int, op: ReduceOp = ReduceOp.SUM, group: Any = None
     """Reduce into rank dst's tensor; the other ranks' tensors are unchanged."""
     _check_rank("dst", dst)
     _check_op(tensor, op)
-    return _run("reduce", tensor, dst, op, async_op=async_op)
+    return _run("reduce", tensor, dst, op, async_op=async_op, writes=dst == get_rank())
 
 
 def all_gather(tensor_list: list, tensor: Any, group: Any = None, async_op: bool = False) -> Work | None:

@@ -9,6 +9,7 @@ import zmq
 import distgrad
 from distgrad.launcher import wire
 
+from . import connection
 from .distributed_c10d import _default, _host
 
 
@@ -28,7 +29,7 @@ class ParameterServerClient:
         pg = _default()
         self.rank, self.size, self.timeout = pg.rank, pg.size, timeout or pg.timeout
         store = pg.store
-        self.socks = [wire.connect(store.ctx, zmq.DEALER, a, store.secret, store.curve, self.timeout,
+        self.socks = [connection.connect(store.ctx, zmq.DEALER, a, store.secret, store.curve, self.timeout,
                                    f"parameter server {i}") for i, a in enumerate(pg.ps_addrs)]
         self.owner: dict[str, int] = {}
         self.tickets: dict[int, tuple[int, dict]] = {}
@@ -77,7 +78,7 @@ class ParameterServerClient:
             header, frames = wire.unpack(sock.recv_multipart(copy=False))
             self.replies[header.get("id")] = (header, frames)
         header, frames = self.replies.pop(ticket)
-        wire.raise_if_error(header)
+        connection.raise_if_error(header)
         if request["op"] == "push":
             return header["version"]
         return np.frombuffer(frames[0].buffer, np.dtype(header["dtype"])).reshape(header["shape"])

@@ -20,6 +20,7 @@ import zmq
 
 from distgrad.launcher import wire
 
+from . import connection
 from .store import DistBackendError, TCPStore, seconds
 
 log = logging.getLogger("distgrad.distributed")
@@ -110,7 +111,7 @@ class ProcessGroup:
         self.peer_addrs, self.ps_addrs = reply["peers"], reply["ps"]
         same_host_ipc = os.environ.get("DISTGRAD_TRANSPORT", "ipc") == "ipc"
         self.out: list[zmq.Socket | None] = [
-            None if p == rank else wire.connect(self.ctx, zmq.PUSH, ipc if host == me[0] and same_host_ipc else tcp,
+            None if p == rank else connection.connect(self.ctx, zmq.PUSH, ipc if host == me[0] and same_host_ipc else tcp,
                                                 secret, curve, timeout, f"rank {p}'s inbox")
             for p, (host, tcp, ipc) in enumerate(self.peer_addrs)]
         for sock in self.out:
@@ -166,14 +167,14 @@ class ProcessGroup:
     def _beat(self, secret: str, curve: bool) -> None:
         interval = float(os.environ.get("DISTGRAD_HEARTBEAT_INTERVAL", "1"))
         try:
-            sock = wire.connect(self.store.ctx, zmq.DEALER, self.store.endpoint, secret, curve, self.timeout)
+            sock = connection.connect(self.store.ctx, zmq.DEALER, self.store.endpoint, secret, curve, self.timeout)
         except (TimeoutError, PermissionError) as e:  # the store connection just worked; say so, do not crash
             log.error("rank %d sends no heartbeats: %s", self.rank, e)
             return
         while not self.stop.wait(interval):
             sock.send_multipart(wire.pack({"op": "heartbeat", "rank": self.rank, "seq": self.seq}))
         try:
-            wire.request(sock, {"op": "bye", "rank": self.rank}, timeout=2.0)
+            connection.request(sock, {"op": "bye", "rank": self.rank}, timeout=2.0)
         except TimeoutError:
             log.debug("rank %d: the server left before our goodbye", self.rank)
         sock.close(linger=0)

@@ -10,6 +10,8 @@ import zmq
 from distgrad.launcher import server as _server
 from distgrad.launcher import wire
 
+from . import connection
+
 
 class DistError(RuntimeError):
     """Base of distributed errors, as torch.distributed.DistError."""
@@ -58,7 +60,7 @@ class TCPStore:
             self._thread.start()
         self.port = port
         self.endpoint = f"tcp://{host_name}:{port}"
-        self.sock = wire.connect(self.ctx, zmq.DEALER, self.endpoint, self.secret, self.curve, self.timeout)
+        self.sock = connection.connect(self.ctx, zmq.DEALER, self.endpoint, self.secret, self.curve, self.timeout)
 
     def request(self, header: dict, buffers: tuple = (), timeout: float | None = None) -> tuple[dict, list]:
         """One request/reply with the server; store timeouts become DistStoreError."""
@@ -66,7 +68,7 @@ class TCPStore:
         with self._lock:
             try:
                 # The server answers at its deadline; the extra second lets its error (naming keys) arrive first.
-                return wire.request(self.sock, {**header, "timeout": wait}, buffers, wait + 1.0)
+                return connection.request(self.sock, {**header, "timeout": wait}, buffers, wait + 1.0)
             except TimeoutError as e:
                 raise DistStoreError(str(e)) from None
 

@@ -38,9 +38,11 @@ from .worker import ExceptionWrapper, _IterableDatasetStopIteration, _ResumeIter
 #
 # Order. The sampler runs in the main process only. Batch send_idx goes to the next worker round-robin that still has
 # data; at most prefetch_factor * num_workers batches are outstanding. Results arrive in any order and wait in
-# task_info until every earlier batch has been yielded, so batches come out in sampler order. An IterableDataset
-# worker that runs dry answers _IterableDatasetStopIteration; it gets no more work this epoch, and the epoch ends
-# when every batch sent has been answered and the sampler (or every worker) is exhausted.
+# task_info until every earlier batch has been yielded, so batches come out in sampler order; with in_order=False a
+# batch is yielded as soon as it arrives, and a worker gets a new index only while it has fewer than its share
+# (prefetch_factor * num_workers // active workers) outstanding, so one slow worker cannot hold every slot. An
+# IterableDataset worker that runs dry answers _IterableDatasetStopIteration; it gets no more work this epoch, and the
+# epoch ends when every batch sent has been answered and the sampler (or every worker) is exhausted.
 #
 # Seeds. Each epoch the main process draws base_seed from loader.generator (or distgrad's default generator) whatever
 # num_workers is, so the sampler's random stream, hence the batch order, does not depend on num_workers. Worker w
@@ -94,7 +96,7 @@ class _InfiniteConstantSampler(Sampler[None]):
 class DataLoader:
     """Iterate over a dataset in batches, optionally shuffled and loaded by worker processes.
 
-    Differs from PyTorch: pin_memory is accepted and ignored (a no-op on the cpu device)."""
+    Differs from PyTorch: pin_memory and pin_memory_device are accepted and ignored (a no-op on the cpu device)."""
 
     _initialized = False
 
@@ -103,8 +105,8 @@ class DataLoader:
                  num_workers: int = 0, collate_fn: Callable | None = None, pin_memory: bool = False,
                  drop_last: bool = False, timeout: float = 0, worker_init_fn: Callable[[int], None] | None = None,
                  multiprocessing_context: str | multiprocessing.context.BaseContext | None = None,
-                 generator: Any = None, *, prefetch_factor: int | None = None,
-                 persistent_workers: bool = False) -> None:
+                 generator: Any = None, *, prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 pin_memory_device: str = "", in_order: bool = True) -> None:
         if num_workers < 0:
             raise ValueError("num_workers option should be non-negative; use num_workers=0 to disable multiprocessing.")
         if timeout < 0:
@@ -120,6 +122,7 @@ class DataLoader:
             raise ValueError("persistent_workers option needs num_workers > 0")
         self.dataset, self.num_workers, self.prefetch_factor = dataset, num_workers, prefetch_factor
         self.pin_memory, self.timeout, self.worker_init_fn = pin_memory, timeout, worker_init_fn
+        self.pin_memory_device, self.in_order = pin_memory_device, in_order
         self.multiprocessing_context = multiprocessing_context
 
         self._iterable = isinstance(dataset, IterableDataset)
@@ -225,6 +228,9 @@ class _BaseDataLoaderIter:
         self._start_epoch(loader)
 
     def _start_epoch(self, loader: DataLoader) -> None:
+        if loader.pin_memory and loader.pin_memory_device:
+            warnings.warn("pin_memory_device is deprecated, the current accelerator will be used as the device,"
+                          f"ignore pin_memory_device='{loader.pin_memory_device}'.", stacklevel=3)
         self._sampler_iter = iter(self._index_sampler)
         self._base_seed = new_seed(loader.generator)  # drawn every epoch: see NOTE [ DataLoader worker protocol ]
         self._num_yielded, self._len_called = 0, loader._IterableDataset_len_called
@@ -367,7 +373,7 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
             raise AssertionError("prefetch_factor must be greater than 0 for MultiProcessingDataLoaderIter")
         super().__init__(loader)
         self._num_workers, self._prefetch_factor = loader.num_workers, loader.prefetch_factor
-        self._persistent_workers = loader.persistent_workers
+        self._persistent_workers, self._in_order = loader.persistent_workers, loader.in_order
         self._pool = _WorkerPool(loader, self._base_seed)
         self._shutdown = weakref.finalize(self, self._pool.shutdown)
         self._start_tasks()
@@ -383,41 +389,47 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
         # task_info[send_idx] is (worker_id,) while outstanding, (worker_id, data) once received out of order.
         self._task_info: dict[int, tuple] = {}
         self._workers_status = [True] * self._num_workers  # still has data this epoch
+        self._workers_num_tasks = [0] * self._num_workers  # sent and not yet yielded
         self._worker_queue_idx_cycle = itertools.cycle(range(self._num_workers))
         for _ in range(self._prefetch_factor * self._num_workers):
             self._try_put_index()
 
     def _try_put_index(self) -> None:
+        max_tasks = self._prefetch_factor * self._num_workers
+        for _ in range(self._num_workers):
+            worker_id = next(self._worker_queue_idx_cycle)
+            if self._workers_status[worker_id] and (
+                    self._in_order or self._workers_num_tasks[worker_id] < max_tasks // sum(self._workers_status)):
+                break
+        else:
+            return
         try:
             index = next(self._sampler_iter)
         except StopIteration:
             return
-        for _ in range(self._num_workers):
-            worker_id = next(self._worker_queue_idx_cycle)
-            if self._workers_status[worker_id]:
-                break
-        else:
-            return
         self._pool.send(worker_id, self._send_idx, index)
         self._task_info[self._send_idx] = (worker_id,)
+        self._workers_num_tasks[worker_id] += 1
         self._tasks_outstanding += 1
         self._send_idx += 1
 
     def _next_data(self) -> Any:
         while True:
-            # Skip batches of workers that ran dry before answering them.
+            # Skip batches already yielded out of order, and those of workers that ran dry before answering them.
             while self._rcvd_idx < self._send_idx:
-                info = self._task_info[self._rcvd_idx]
-                if len(info) == 2 or self._workers_status[info[0]]:
+                info = self._task_info.get(self._rcvd_idx)
+                if info is not None and (len(info) == 2 or self._workers_status[info[0]]):
                     break
-                del self._task_info[self._rcvd_idx]
+                self._task_info.pop(self._rcvd_idx, None)
                 self._rcvd_idx += 1
             else:
                 if not self._persistent_workers:
                     self._shutdown()
                 raise StopIteration
             if len(self._task_info[self._rcvd_idx]) == 2:
-                return self._process_data(self._task_info.pop(self._rcvd_idx)[1])
+                worker_id, data = self._task_info.pop(self._rcvd_idx)
+                self._rcvd_idx += 1
+                return self._process_data(worker_id, data)
             idx, data = self._pool.get()
             self._tasks_outstanding -= 1
             if isinstance(data, _IterableDatasetStopIteration):
@@ -425,14 +437,15 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
                 if not self._persistent_workers:
                     self._pool.stop(data.worker_id)
                 self._try_put_index()
-            elif idx != self._rcvd_idx:
+            elif idx != self._rcvd_idx and self._in_order:
                 self._task_info[idx] += (data,)
             else:
-                del self._task_info[idx]
-                return self._process_data(data)
+                if idx == self._rcvd_idx:
+                    self._rcvd_idx += 1
+                return self._process_data(self._task_info.pop(idx)[0], data)
 
-    def _process_data(self, data: Any) -> Any:
-        self._rcvd_idx += 1
+    def _process_data(self, worker_id: int, data: Any) -> Any:
+        self._workers_num_tasks[worker_id] -= 1
         self._try_put_index()
         if isinstance(data, ExceptionWrapper):
             data.reraise()

@@ -1,0 +1,153 @@
+"""Matrix products and triangular/diagonal parts: a mixin of Tensor (its methods only use Tensor's)."""
+from __future__ import annotations
+
+from typing import Any
+
+from distgrad import ops
+from distgrad import views as V
+from distgrad.dims import broadcast_shapes, check_same_device, numel, wrap_dim
+
+
+class LinearAlgebraOps:
+    """mm, bmm, addmm, dot, outer, matmul (@), trace, diagonal, diag, triu, tril."""
+
+    __slots__ = ()
+
+    def _check_matmul_dtype(self, other: Any, name: str) -> None:
+        check_same_device(self._view, other._view)
+        if self.dtype is not other.dtype:
+            raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {self.dtype} != {other.dtype}")
+
+    def mm(self, mat2: Any) -> Any:
+        if self.ndim != 2 or mat2.ndim != 2:
+            raise RuntimeError(f"{'self' if self.ndim != 2 else 'mat2'} must be a matrix")
+        if self._view.shape[1] != mat2._view.shape[0]:
+            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({self.shape[0]}x{self.shape[1]} and "
+                               f"{mat2.shape[0]}x{mat2.shape[1]})")
+        self._check_matmul_dtype(mat2, "mm")
+        return ops.Mm.apply(self, mat2)
+
+    def bmm(self, mat2: Any) -> Any:
+        if self.ndim != 3 or mat2.ndim != 3:
+            raise RuntimeError("batch1 must be a 3D tensor" if self.ndim != 3 else "batch2 must be a 3D tensor")
+        a, b = self._view.shape, mat2._view.shape
+        if a[0] != b[0] or a[2] != b[1]:
+            raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: [{a[0]}, {a[2]}] but "
+                               f"got: [{b[0]}, {b[1]}].")
+        self._check_matmul_dtype(mat2, "bmm")
+        return ops.Bmm.apply(self, mat2)
+
+    def addmm(self, mat1: Any, mat2: Any, *, beta: float = 1, alpha: float = 1) -> Any:
+        """beta * self + alpha * (mat1 @ mat2)."""
+        if beta != 1 or alpha != 1:
+            return self * beta + (mat1.mm(mat2) * alpha)
+        if mat1.ndim != 2 or mat2.ndim != 2 or mat1.shape[1] != mat2.shape[0]:
+            return self + mat1.mm(mat2)        # mm raises PyTorch's error for the bad shapes
+        broadcast_shapes(self._view.shape, (mat1.shape[0], mat2.shape[1]))
+        self._check_matmul_dtype(mat1, "addmm")
+        if self.dtype is not mat1.dtype:
+            raise RuntimeError(f"self and mat2 must have the same dtype, but got {self.dtype} and {mat1.dtype}")
+        return ops.Addmm.apply(self, mat1, mat2)
+
+    def dot(self, other: Any) -> Any:
+        if self.ndim != 1 or other.ndim != 1:
+            raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
+        if self.numel() != other.numel():
+            raise RuntimeError("inconsistent tensor size, expected tensor [{}] and src [{}] to have the same number "
+                               "of elements, but got {} and {} elements respectively".format(
+                                   self.numel(), other.numel(), self.numel(), other.numel()))
+        self._check_matmul_dtype(other, "dot")
+        return ops.Dot.apply(self, other)
+
+    inner = dot
+
+    def outer(self, other: Any) -> Any:
+        return self.unsqueeze(1) * other.unsqueeze(0)
+
+    ger = outer
+
+    def matmul(self, other: Any) -> Any:
+        """PyTorch's matmul: dot, mm, matrix-vector, and batched with broadcast batch dims."""
+        if not isinstance(other, LinearAlgebraOps):
+            raise TypeError(f"matmul(): argument 'other' must be Tensor, not {type(other).__name__}")
+        a, b = self, other
+        if a.ndim == 0 or b.ndim == 0:
+            raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
+                               f"{b.ndim}D")
+        if a.ndim == 1 and b.ndim == 1:
+            return a.dot(b)
+        if a.ndim <= 2 and b.ndim <= 2:
+            a2 = a.unsqueeze(0) if a.ndim == 1 else a
+            b2 = b.unsqueeze(1) if b.ndim == 1 else b
+            if a2.shape[1] != b2.shape[0]:
+                raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({a2.shape[0]}x{a2.shape[1]} and "
+                                   f"{b2.shape[0]}x{b2.shape[1]})")
+            out = a2.mm(b2)
+            return out.squeeze(0) if a.ndim == 1 else out.squeeze(1) if b.ndim == 1 else out
+        a3 = a.unsqueeze(0) if a.ndim == 1 else a
+        b3 = b.unsqueeze(1) if b.ndim == 1 else b
+        if a3.shape[-1] != b3.shape[-2]:
+            raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                               f"[{a3.shape[-1]}, {b3.shape[-2]}] but got: [{b3.shape[-2]}, {b3.shape[-1]}].")
+        batch = broadcast_shapes(a3.shape[:-2], b3.shape[:-2])
+        nb = numel(batch)
+        x = a3.expand(*batch, *a3.shape[-2:]).reshape(nb, *a3.shape[-2:])
+        y = b3.expand(*batch, *b3.shape[-2:]).reshape(nb, *b3.shape[-2:])
+        out = x.bmm(y).reshape(*batch, a3.shape[-2], b3.shape[-1])
+        if a.ndim == 1:
+            out = out.squeeze(-2)
+        if b.ndim == 1:
+            out = out.squeeze(-1)
+        return out
+
+    def trace(self) -> Any:
+        if self.ndim != 2:
+            raise RuntimeError("trace: expected a matrix, but got tensor with dim " + str(self.ndim))
+        return self.diagonal().sum()
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Any:
+        d1, d2 = wrap_dim(dim1, self.ndim), wrap_dim(dim2, self.ndim)
+        if d1 == d2:
+            raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+        return ops.Diagonal.apply(self, layout=lambda v: V.diagonal(v, offset, d1, d2))
+
+    def diag(self, diagonal: int = 0) -> Any:
+        """The diagonal of a matrix, or a matrix with the vector on its diagonal."""
+        if self.ndim == 2:
+            return self.diagonal(diagonal)
+        if self.ndim != 1:
+            raise RuntimeError("diag(): Supports 1D or 2D tensors. Got " + f"{self.ndim}D")
+        n = self.shape[0] + abs(diagonal)
+        return _diag_embed(self, self.new_zeros((n, n)), diagonal)
+
+    def triu(self, diagonal: int = 0) -> Any:
+        return self.masked_fill(_tri_mask(self, diagonal, upper=False), 0)
+
+    def tril(self, diagonal: int = 0) -> Any:
+        return self.masked_fill(_tri_mask(self, diagonal, upper=True), 0)
+
+
+def _tri_mask(x: Any, diagonal: int, upper: bool) -> Any:
+    """True where triu/tril zero an element: (col - row) < diagonal for triu, > diagonal for tril."""
+    from distgrad.creation import arange
+    if x.ndim < 2:
+        raise RuntimeError("tril/triu: input tensor must have at least 2 dimensions")
+    rows = arange(x.shape[-2], device=x.device).unsqueeze(1)
+    cols = arange(x.shape[-1], device=x.device).unsqueeze(0)
+    offset = cols - rows
+    return (offset > diagonal) if upper else (offset < diagonal)
+
+
+def _diag_embed(v: Any, out: Any, diagonal: int) -> Any:
+    """A matrix holding v on a diagonal (differentiable through where)."""
+    from distgrad.creation import arange
+    from distgrad.joining import where
+    n = out.shape[0]
+    rows = arange(n, device=v.device).unsqueeze(1)
+    cols = arange(n, device=v.device).unsqueeze(0)
+    on = (cols - rows) == diagonal
+    k = rows if diagonal >= 0 else cols          # position along the diagonal
+    padded = v.reshape(-1)
+    idx = k.expand(n, n).clamp(max=max(0, v.numel() - 1))
+    picked = padded[idx]
+    return where(on, picked, out)
