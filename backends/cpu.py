@@ -37,7 +37,7 @@ BINARY = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divid
           "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "bitwise_and": np.bitwise_and,
           "bitwise_or": np.bitwise_or, "bitwise_xor": np.bitwise_xor, "lshift": np.left_shift,
           "rshift": np.right_shift}
-REDUCE = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}
+REDUCE = {"sum": np.add.reduce, "prod": np.multiply.reduce, "max": np.maximum.reduce, "min": np.minimum.reduce}
 ARG_REDUCE = {"argmax": np.argmax, "argmin": np.argmin}
 SCAN = {"cumsum": np.cumsum, "cumprod": np.cumprod}
 # Ops that may divide by zero, overflow or leave their domain: PyTorch returns inf/nan silently, so do we.
@@ -59,6 +59,20 @@ def as_ndarray(v: View) -> np.ndarray:
             a = np.empty(v.shape, st.dtype.np)     # an empty view may start past the end of its (empty) buffer
         v.cache = a
     return a
+
+
+_INT_OF_SIZE = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def _select_bits(cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.where(cond, a, b) for equal dtypes as bit operations, b ^ ((a ^ b) & -cond): branch-free, so about 3x
+    faster than np.where on an unpredictable mask such as relu's backward, and bit-exact (NaN payloads included)."""
+    it = _INT_OF_SIZE[a.dtype.itemsize]
+    ai, bi = a.view(it), b.view(it)
+    r = np.bitwise_xor(ai, bi)
+    np.bitwise_and(r, np.negative(cond.astype(it)), out=r)
+    np.bitwise_xor(r, bi, out=r)
+    return r.view(a.dtype)
 
 
 class CPUBackend:
@@ -146,7 +160,9 @@ class CPUBackend:
         return self._wrap(r, bool_ if op in COMPARISON_OPS else a.storage.dtype)
 
     def where(self, cond: View, a: View, b: View, out: View | None = None) -> View:
-        r = np.where(as_ndarray(cond), as_ndarray(a), as_ndarray(b))
+        xc, xa, xb = as_ndarray(cond), as_ndarray(a), as_ndarray(b)
+        fast = xc.dtype == np.bool_ and xa.dtype == xb.dtype and xa.size >= 4096
+        r = _select_bits(xc, xa, xb) if fast else np.where(xc, xa, xb)
         if out is None:
             return self._wrap(r)
         as_ndarray(out)[...] = r

@@ -516,16 +516,35 @@ def _t(v: View) -> View:
     return V.permute(v, (1, 0))
 
 
+def _column_major(v: View) -> bool:
+    """A transposed contiguous matrix, such as weight.t() in nn.Linear."""
+    return v.strides == (1, v.shape[0]) and v.shape[0] > 1 and v.shape[1] > 1
+
+
+def _mm_grads(ctx, g: View) -> tuple[View | None, View | None]:
+    """The gradients of a and b in a @ b, each in its input's memory layout: a column-major input's gradient is
+    computed as (x.T @ y.T).T, so the gradient of a transposed weight lands contiguous in the weight's own layout
+    and .grad takes it without a transposing copy (as PyTorch's mm_mat1_backward / mm_mat2_backward)."""
+    b, a = ctx.saved_tensors
+    a_col, b_col = ctx.column_major
+    ga = gb = None
+    if b is not None:
+        ga = _t(_mm(b, _t(g))) if a_col else _mm(g, _t(b))
+    if a is not None:
+        gb = _t(_mm(_t(g), a)) if b_col else _mm(_t(a), g)
+    return ga, gb
+
+
 class Mm(Function):
     @staticmethod
     def forward(ctx, a: View, b: View) -> View:
         ctx.save_for_backward(b if ctx.needs_input_grad[0] else None, a if ctx.needs_input_grad[1] else None)
+        ctx.column_major = (_column_major(a), _column_major(b))
         return _mm(a, b)
 
     @staticmethod
     def backward(ctx, g: View):
-        b, a = ctx.saved_tensors
-        return _mm(g, _t(b)) if b is not None else None, _mm(_t(a), g) if a is not None else None
+        return _mm_grads(ctx, g)
 
 
 class Addmm(Function):
@@ -535,14 +554,13 @@ class Addmm(Function):
     def forward(ctx, bias: View, a: View, b: View) -> View:
         ctx.bias_shape = bias.shape
         ctx.save_for_backward(b if ctx.needs_input_grad[1] else None, a if ctx.needs_input_grad[2] else None)
+        ctx.column_major = (_column_major(a), _column_major(b))
         out = _mm(a, b)
         return P.binary("add", out, V.expand(bias, out.shape), out=out)
 
     @staticmethod
     def backward(ctx, g: View):
-        b, a = ctx.saved_tensors
-        return (P.sum_to(g, ctx.bias_shape) if ctx.needs_input_grad[0] else None,
-                _mm(g, _t(b)) if b is not None else None, _mm(_t(a), g) if a is not None else None)
+        return (P.sum_to(g, ctx.bias_shape) if ctx.needs_input_grad[0] else None, *_mm_grads(ctx, g))
 
 
 class Bmm(Function):
@@ -570,6 +588,54 @@ class Dot(Function):
     def backward(ctx, g: View):
         b, a = ctx.saved_tensors
         return P.mul(V.expand(g, b.shape), b), P.mul(V.expand(g, a.shape), a)
+
+
+# ------------------------------------------------------------------------------------------------------------ losses
+
+class NllLoss(Function):
+    """-logp[i, target[i]] * w[i] over rows of (N, C) log-probabilities, w[i] = weight[target[i]] (1 without weight)
+    and 0 where target[i] == ignore_index; summed, averaged by sum(w) ('mean'), or kept with target's shape."""
+
+    @staticmethod
+    def forward(ctx, logp: View, target: View, weight: View | None = None, ignore_index: int = -100,
+                reduction: str = "mean", target_shape: tuple[int, ...] = ()) -> View:
+        be, n, c = logp.storage.backend, logp.shape[0], logp.shape[1]
+        keep = P.binary("ne", target, V.expand(P.scalar(ignore_index, int64, be), target.shape))
+        safe = P.where(keep, target, V.expand(P.scalar(0, int64, be), target.shape))
+        if n:
+            _check_class_index(safe, c)
+        w = P.copy(keep, dtype=logp.storage.dtype)
+        if weight is not None:
+            w = P.binary("mul", P.gather(weight, 0, safe), w, out=w)
+        safe = V.reshape(safe, (n, 1))
+        loss = P.binary("mul", V.reshape(P.gather(logp, 1, safe), (n,)), w)
+        ctx.safe, ctx.w, ctx.c, ctx.reduction = safe, w, c, reduction
+        if reduction == "none":
+            return V.reshape(P.neg(loss), target_shape)
+        total = P.reduce("sum", loss, (0,))
+        if reduction == "mean":
+            ctx.total = P.reduce("sum", w, (0,))
+            return P.binary("div", P.neg(total), ctx.total)
+        return P.neg(total)
+
+    @staticmethod
+    def backward(ctx, g: View):
+        w, n = ctx.w, ctx.w.shape[0]
+        if ctx.reduction == "none":
+            g = V.reshape(g, (n,))
+        else:
+            g = V.expand(P.div(g, ctx.total) if ctx.reduction == "mean" else g, (n,))
+        coef = P.neg(P.mul(w, g))
+        out = P.full((n, ctx.c), 0, w.storage.dtype, w.storage.backend)
+        return P.scatter("set", out, 1, ctx.safe, V.reshape(coef, (n, 1))), None
+
+
+def _check_class_index(index: View, c: int) -> None:
+    """PyTorch's IndexError for a class index outside [0, c); reads two numbers back from the device."""
+    be = index.storage.backend
+    if be.to_numpy(P.reduce("min", index, (0,))).item() < 0 or be.to_numpy(P.reduce("max", index, (0,))).item() >= c:
+        bad = next(t for t in be.to_numpy(index).tolist() if not 0 <= t < c)
+        raise IndexError(f"Target {bad} is out of bounds.")
 
 
 # ------------------------------------------------------------------------------------------- views (metadata only)

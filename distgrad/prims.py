@@ -3,7 +3,7 @@ None, launches one kernel. No autograd, no broadcasting, no type promotion: ops.
 from __future__ import annotations
 
 from distgrad import views as V
-from distgrad.backends.base import Backend, DType, View, int64
+from distgrad.backends.base import COMPARISON_OPS, Backend, DType, View, bool_, int64
 
 _SCALARS: dict[tuple, View] = {}
 
@@ -12,7 +12,7 @@ def alloc(shape: tuple[int, ...], dtype: DType, backend: Backend) -> View:
     return backend.alloc(shape, dtype)
 
 
-def full(shape: tuple[int, ...], value: float | int | bool, dtype: DType, backend: Backend) -> View:
+def full(shape: tuple[int, ...], value: float | bool, dtype: DType, backend: Backend) -> View:
     return backend.fill(backend.alloc(shape, dtype), value)
 
 
@@ -28,7 +28,7 @@ def arange(n: int, backend: Backend) -> View:
     return backend.binary("sub", out, V.expand(scalar(1, int64, backend), (n,)), out=out)
 
 
-def scalar(value: float | int | bool, dtype: DType, backend: Backend) -> View:
+def scalar(value: float | bool, dtype: DType, backend: Backend) -> View:
     """A cached read-only 0-d View holding value (expanded by callers; never written to)."""
     key = (value, type(value), dtype, backend)
     v = _SCALARS.get(key)
@@ -52,7 +52,7 @@ def copy(x: View, out: View | None = None, dtype: DType | None = None) -> View:
     return x.storage.backend.copy(x, out, dtype)
 
 
-def fill(out: View, value: float | int | bool) -> View:
+def fill(out: View, value: float | bool) -> View:
     return out.storage.backend.fill(out, value)
 
 
@@ -142,20 +142,29 @@ def fused(expr: tuple, inputs: list[View], out: View | None = None) -> View:
     be = inputs[0].storage.backend
     if hasattr(be, "fused"):
         return be.fused(expr, inputs, out)
-    r = _replay(expr, inputs, inputs[0].storage.dtype)
-    return r if out is None else copy(r, out)
+    r, _ = _replay(expr, inputs, inputs[0].storage.dtype, out)
+    return r if out is None or r is out else copy(r, out)
 
 
-def _replay(e: tuple, inputs: list[View], dtype: DType) -> View:
+def _replay(e: tuple, inputs: list[View], dtype: DType, out: View | None = None) -> tuple[View, bool]:
+    """(result, whether it is a temporary). The root op writes straight into `out` when the dtypes agree, and an op
+    writes into its operand's temporary, which nothing else reads, so an update such as p - g * lr allocates once."""
     kind = e[0]
     if kind == "in":
-        return inputs[e[1]]
+        return inputs[e[1]], False
     if kind == "const":
-        return V.expand(scalar(e[1], dtype, inputs[0].storage.backend), inputs[0].shape)
+        return V.expand(scalar(e[1], dtype, inputs[0].storage.backend), inputs[0].shape), False
     if kind == "cast":
         from distgrad.dtypes import BY_NAME
-        return copy(_replay(e[2], inputs, dtype), dtype=BY_NAME[e[1]])
+        return copy(_replay(e[2], inputs, dtype)[0], dtype=BY_NAME[e[1]]), True
     args = [_replay(a, inputs, dtype) for a in e[1:]]
+    views = [v for v, _ in args]
+    result_dtype = bool_ if kind in COMPARISON_OPS else views[-2 if kind == "where" else 0].storage.dtype
+    target = out if out is not None and out.storage.dtype is result_dtype else None
+    if target is None:
+        target = next((v for v, temp in args if temp and v.storage.dtype is result_dtype), None)
     if kind == "where":
-        return where(*args)
-    return unary(kind, args[0]) if len(args) == 1 else binary(kind, *args)
+        r = where(*views, out=target)
+    else:
+        r = unary(kind, views[0], target) if len(views) == 1 else binary(kind, *views, out=target)
+    return r, r is not out

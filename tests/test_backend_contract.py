@@ -321,6 +321,20 @@ def test_where_strided(be):
     check(be, be.where(c, a, b), np.where(c_vals, a_vals, b_vals), exact=True)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int64, np.bool_])
+def test_where_large_is_bit_exact(be, dtype):
+    # large enough for the CPU backend's branch-free path; inf, nan and -0.0 must come through bit for bit
+    need(be, base.DTYPE_OF_NUMPY[np.dtype(dtype)])
+    c, c_vals = make(be, rand((64, 80), np.bool_), "transposed")
+    b_vals = rand((64, 80), dtype, seed=2)
+    if np.dtype(dtype).kind == "f":
+        b_vals[0, :3] = [np.inf, np.nan, -0.0]
+    a, a_vals = make(be, rand((64, 80), dtype), "broadcast")
+    ref = np.where(c_vals, a_vals, b_vals)
+    got = be.to_numpy(be.where(c, a, be.from_numpy(b_vals)))
+    assert got.dtype == ref.dtype and got.tobytes() == ref.tobytes()
+
 # ---- fused ----------------------------------------------------------------------------------------------------------
 
 RELU_FMA = ("max", ("add", ("mul", ("in", 0), ("in", 1)), ("in", 2)), ("const", 0.0))

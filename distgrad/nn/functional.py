@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from distgrad import autograd
+from distgrad import autograd, ops
 from distgrad.creation import arange, ones, tensor, zeros
 from distgrad.dtypes import int64
 from distgrad.function import no_grad
@@ -625,41 +625,6 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, redu
     return SmoothL1Loss.apply(*broadcast_tensors(input, target), reduction, beta)
 
 
-class NllLoss(_Op):
-    """Negative log likelihood of the target classes, with class weights and an ignored index."""
-
-    @staticmethod
-    def forward(ctx: Any, logp: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
-                reduction: str) -> Tensor:
-        c = logp.shape[0] if logp.ndim == 1 else logp.shape[1]
-        rows = logp.unsqueeze(0) if logp.ndim == 1 else logp.movedim(1, -1).reshape(-1, c)
-        t = target.reshape(-1)
-        keep = t != ignore_index
-        safe = t.masked_fill(~keep, 0)
-        if t.numel() and (int(safe.max().item()) >= c or int(safe.min().item()) < 0):
-            bad = safe.masked_select((safe >= c) | (safe < 0))[0].item()
-            raise IndexError(f"Target {bad} is out of bounds.")
-        w = keep.to(logp.dtype) if weight is None else weight[safe] * keep.to(logp.dtype)
-        loss = -rows.gather(1, safe.unsqueeze(1)).squeeze(1) * w
-        ctx.safe, ctx.w, ctx.shape, ctx.reduction = safe, w, logp.shape, reduction
-        if reduction == "none":
-            return loss.reshape(target.shape)
-        ctx.total = w.sum()
-        return loss.sum() if reduction == "sum" else loss.sum() / ctx.total
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple:
-        g = grad.reshape(-1) if ctx.reduction == "none" else grad / ctx.total if ctx.reduction == "mean" else grad
-        c = ctx.shape[0] if len(ctx.shape) == 1 else ctx.shape[1]
-        rows = zeros(ctx.safe.shape[0], c, dtype=grad.dtype, device=grad.device)
-        rows.scatter_(1, ctx.safe.unsqueeze(1), (-ctx.w * g).unsqueeze(1))
-        if len(ctx.shape) == 1:
-            d = rows.squeeze(0)
-        else:
-            d = rows.reshape(ctx.shape[0], *ctx.shape[2:], c).movedim(-1, 1)
-        return d, None, None, None, None
-
-
 def _check_nll_shapes(input: Tensor, target: Tensor) -> None:
     if input.ndim >= 2 and target.ndim >= 1 and input.shape[0] != target.shape[0]:
         raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
@@ -674,7 +639,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     _check_nll_shapes(input, target)
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
-    return NllLoss.apply(input, target, weight, ignore_index, reduction)
+    c = input.shape[0] if input.ndim == 1 else input.shape[1]
+    rows = input.unsqueeze(0) if input.ndim == 1 else input if input.ndim == 2 else input.movedim(1, -1).reshape(-1, c)
+    return ops.NllLoss.apply(rows, target.reshape(-1), weight=None if weight is None else weight.to(input.dtype)._view,
+                             ignore_index=ignore_index, reduction=reduction, target_shape=tuple(target.shape))
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
