@@ -84,45 +84,46 @@ def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(ps_jo
     run = subprocess.Popen([*LAUNCH, "--nproc", "3", "--nservers", "2", "--master-port", str(port), str(script)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            env={**os.environ, "DISTGRAD_SECRET": secret, "DISTGRAD_STOP_GRACE": "1"})
-    ctx = zmq.Context()
     sent, dropped, stop = [0], {}, threading.Event()
 
     def fuzz() -> None:
-        rng = np.random.default_rng(42)
-        admin = connection.connect(ctx, zmq.DEALER, f"tcp://127.0.0.1:{port}", secret, False, timeout=20)
-        status = {}
-        while not stop.is_set() and not status.get("peers"):
-            status = connection.request(admin, {"op": "status"}, timeout=5)[0]
-            time.sleep(0.05)
-        shards = status.get("ps") or [f"tcp://127.0.0.1:{port}"]
-        inboxes = [peer[1] for peer in status.get("peers") or []]
-        socks = [connection.connect(ctx, zmq.DEALER, a, secret, False, timeout=20) for a in shards]
-        intruders: list[zmq.Socket] = []
-        while not stop.is_set():
-            for sock in socks:  # authenticated: the messages themselves must be rejected
-                sock.send_multipart(fuzz_frames(rng))
-            for target in [f"127.0.0.1:{port}", *(a.removeprefix("tcp://") for a in inboxes)]:
-                host, p = target.rsplit(":", 1)
-                try:  # unauthenticated raw bytes at the server and every worker's tcp inbox
-                    with socket.create_connection((host, int(p)), timeout=1) as raw:
-                        raw.sendall(rng.bytes(512))
-                except OSError:
-                    pass
-            if sent[0] % 100 < len(socks):  # a real ZeroMQ peer with the wrong secret
-                intruder = ctx.socket(zmq.DEALER)
-                wire.secure_client(intruder, "wrong-" + secret, curve=False)
-                intruder.connect(shards[0])
-                intruder.send_multipart(wire.pack({"op": "get", "key": "fuzz"}))
-                intruders.append(intruder)
-            sent[0] += len(socks)
-            if sent[0] % 200 < len(socks):
-                try:
-                    dropped.update(connection.request(admin, {"op": "status"}, timeout=5)[0]["dropped"])
-                except TimeoutError:  # the run ended and took its server with it
-                    break
-            time.sleep(0.002)
-        for sock in [admin, *socks, *intruders]:
-            sock.close(linger=0)
+        ctx = zmq.Context()  # this thread's own: destroying a context from another thread aborts libzmq
+        try:
+            rng = np.random.default_rng(42)
+            admin = connection.connect(ctx, zmq.DEALER, f"tcp://127.0.0.1:{port}", secret, False, timeout=20)
+            status = {}
+            while not stop.is_set() and not status.get("peers"):
+                status = connection.request(admin, {"op": "status"}, timeout=5)[0]
+                time.sleep(0.05)
+            shards = status.get("ps") or [f"tcp://127.0.0.1:{port}"]
+            inboxes = [peer[1] for peer in status.get("peers") or []]
+            socks = [connection.connect(ctx, zmq.DEALER, a, secret, False, timeout=20) for a in shards]
+            intruders: list[zmq.Socket] = []
+            while not stop.is_set():
+                for sock in socks:  # authenticated: the messages themselves must be rejected
+                    sock.send_multipart(fuzz_frames(rng))
+                for target in [f"127.0.0.1:{port}", *(a.removeprefix("tcp://") for a in inboxes)]:
+                    host, p = target.rsplit(":", 1)
+                    try:  # unauthenticated raw bytes at the server and every worker's tcp inbox
+                        with socket.create_connection((host, int(p)), timeout=1) as raw:
+                            raw.sendall(rng.bytes(512))
+                    except OSError:
+                        pass
+                if sent[0] % 100 < len(socks):  # a real ZeroMQ peer with the wrong secret
+                    intruder = ctx.socket(zmq.DEALER)
+                    wire.secure_client(intruder, "wrong-" + secret, curve=False)
+                    intruder.connect(shards[0])
+                    intruder.send_multipart(wire.pack({"op": "get", "key": "fuzz"}))
+                    intruders.append(intruder)
+                sent[0] += len(socks)
+                if sent[0] % 200 < len(socks):
+                    try:
+                        dropped.update(connection.request(admin, {"op": "status"}, timeout=5)[0]["dropped"])
+                    except TimeoutError:  # the run ended and took its server with it
+                        break
+                time.sleep(0.002)
+        finally:
+            ctx.destroy(linger=0)
 
     fuzzer = threading.Thread(target=fuzz, daemon=True)
     fuzzer.start()
@@ -131,8 +132,8 @@ def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(ps_jo
     finally:
         run.kill()
         stop.set()
-        fuzzer.join(10)
-        ctx.destroy(linger=0)
+        fuzzer.join(30)  # each of its waits is bounded (connect 20 s, request 5 s)
+    assert not fuzzer.is_alive()
     assert run.returncode == 0, out + err
     assert out.count("PASS") == 3 and sent[0] > 200
     assert dropped.get("malformed", 0) > 0 and dropped.get("unauthenticated", 0) > 0, dropped
