@@ -459,3 +459,44 @@ def test_worker_that_runs_dry_exits_and_unlinks_its_segments():
     assert wait_exited(pid1) and not exited(pid0)  # a zombie until the iterator's shutdown joins it, as in PyTorch
     assert [name for name in segments(os.getpid()) if name.split("_")[2] == "1"] == []
     assert held[0, 0].item() == 1.0  # its batch outlives the name
+
+
+class _RecordingQueue:
+    """Stands in for the worker's result queue: records puts and whether the feeder flush was cancelled."""
+
+    def __init__(self):
+        self.items, self.cancelled = [], False
+
+    def put(self, item):
+        self.items.append(item)
+
+    def cancel_join_thread(self):
+        self.cancelled = True
+
+
+class _Stop:
+    def get(self, timeout=None):
+        return None
+
+
+@pytest.mark.parametrize("shutting_down", [False, True])
+def test_a_worker_stopped_mid_epoch_flushes_its_queue_before_exiting(shutting_down, monkeypatch):
+    """A worker stopped alone (its IterableDataset share ran dry) must exit only after its feeder thread released the
+    result queue's writer lock, which its siblings share; one that exited holding it hung them (seen in CI). Only a
+    pool shutdown (done_event set) may skip the flush."""
+    import multiprocessing
+
+    from distgrad.utils.data import worker
+    done = multiprocessing.Event()
+    if shutting_down:
+        done.set()
+    results = _RecordingQueue()
+    monkeypatch.setattr(worker, "_worker_info", None)  # the loop runs in this process: undo what it sets up
+    monkeypatch.setattr(worker, "_arena", None)
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        worker._worker_loop(True, [], _Stop(), results, done, False, None, False, 0, None, 0, 2,
+                            f"dgtest{os.getpid()}_", os.getppid())
+    finally:
+        signal.signal(signal.SIGINT, sigint)
+    assert results.cancelled is shutting_down and results.items == []

@@ -136,6 +136,9 @@ def _worker_loop(iterable: bool, dataset: Any, index_queue: Any, result_queue: A
             result_queue.put((idx, data))
     finally:
         _arena.close()
-        # Whatever is still buffered here is not needed (the main process stopped reading, died, or already read
-        # this worker's last answer), so exit at once instead of waiting to flush it into a pipe nobody drains.
-        result_queue.cancel_join_thread()
+        if done_event.is_set() or os.getppid() != parent_pid:
+            # The whole pool is shutting down or the parent died: nobody drains the pipe, so exit without flushing.
+            result_queue.cancel_join_thread()
+        # Otherwise (one worker stopped mid-epoch, e.g. its IterableDataset share ran dry) exit only after the
+        # feeder thread has flushed and released the queue's writer lock, which the other workers share: a process
+        # that exits while holding it leaves them blocked forever (as PyTorch's worker loop does).
