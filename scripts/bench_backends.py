@@ -67,8 +67,8 @@ def fused_opencl(be) -> float:
     return 16 * FUSED_N / best(run, 5) / 1e9
 
 
-def launch_overhead(be, n: int = 2000) -> tuple[float, float]:
-    """Microseconds per queued launch: a prebuilt kernel enqueued as is, and a whole binary() primitive call."""
+def launch_overhead(be, n: int = 2000) -> dict[str, float]:
+    """Microseconds per queued launch: a prebuilt kernel enqueued as is, then whole primitive calls (what ops pay)."""
     import pyopencl as cl
     x = be.from_numpy(np.ones(4, np.float32))
     be._ew_plans.clear()
@@ -76,15 +76,20 @@ def launch_overhead(be, n: int = 2000) -> tuple[float, float]:
     be.synchronize()
     (plan,) = be._ew_plans.values()   # the add's launch plan: its kernel object has the add's arguments set
     knl = plan.knl
-    times = []
-    for fn in (lambda: cl.enqueue_nd_range_kernel(be.queue, knl, (64,), None),
-               lambda: be.binary("add", x, x, out=x)):
+    calls = {"prebuilt kernel": lambda: cl.enqueue_nd_range_kernel(be.queue, knl, (64,), None),
+             "binary() primitive": lambda: be.binary("add", x, x, out=x),
+             "binary() primitive, new output": lambda: be.binary("add", x, x),
+             "fill() primitive (a constant)": lambda: be.fill(x, 0.5)}
+    times = {}
+    for what, fn in calls.items():
+        fn()
+        be.synchronize()
         t = time.perf_counter()
         for _ in range(n):
             fn()
-        times.append((time.perf_counter() - t) / n * 1e6)
+        times[what] = (time.perf_counter() - t) / n * 1e6
         be.synchronize()
-    return times[0], times[1]
+    return times
 
 
 STARTUP_CHILD = """
@@ -141,15 +146,13 @@ def main() -> None:
                 rows.append((name, f"GEMM {n} ({path})", g, f"GFLOPS  {g / np_gemm[n]:.2f}x NumPy"))
         f = fused_opencl(be)
         rows.append((name, "relu(a*b+c) 16M, fused", f, f"GB/s  {f / np_fused:.2f}x NumPy"))
-        raw, prim = launch_overhead(be)
-        rows.append((name, "queued launch, prebuilt kernel", raw, "us"))
-        rows.append((name, "queued launch, binary() primitive", prim, "us"))
+        rows += [(name, f"queued launch, {what}", us, "us") for what, us in launch_overhead(be).items()]
         cold, warm = startup(info.index)
         rows.append((name, "start-up, 1st process (cold)", cold, "s"))
         rows.append((name, "start-up, 2nd process (cached)", warm, f"s  {cold / warm:.1f}x faster"))
     width = max(len(r[0]) for r in rows)
     for dev, what, value, unit in rows:
-        print(f"{dev:<{width}}  {what:<36} {value:>9.2f} {unit}")
+        print(f"{dev:<{width}}  {what:<46} {value:>9.2f} {unit}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump([{"device": d, "figure": w, "value": v, "unit": u} for d, w, v, u in rows], f, indent=1)
