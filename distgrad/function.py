@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+from distgrad import prims as P
 from distgrad.backends.base import View
 
 _grad_enabled = [True]
@@ -260,9 +261,8 @@ def _topological(roots: list) -> list:
 
 
 def _call_hooks(hooks: list[Callable], grad: View) -> View:
-    from distgrad.tensor import Tensor
     for hook in hooks:
-        new = hook(Tensor._make(grad))
+        new = hook(_make_tensor(grad))
         if new is not None:
             grad = new._view
     return grad
@@ -270,8 +270,6 @@ def _call_hooks(hooks: list[Callable], grad: View) -> View:
 
 def run_backward(roots: list[tuple[Any, View]], retain_graph: bool, inputs: list | None = None) -> list | None:
     """Backpropagate gradients from (node, grad) roots. With `inputs`, return their gradients instead of accumulating."""
-    from distgrad import prims as P
-    from distgrad.tensor import Tensor
     grads: dict[int, View] = {}
     handed = {id(g.storage) for _, g in roots}      # storages a leaf's .grad must not take over (see _accumulate)
     for node, g in roots:
@@ -285,7 +283,7 @@ def run_backward(roots: list[tuple[Any, View]], retain_graph: bool, inputs: list
                 continue
             if wanted is not None and id(node) in wanted:
                 i = wanted[id(node)]
-                results[i] = Tensor._make(_call_hooks(node._hooks, grad))
+                results[i] = _make_tensor(_call_hooks(node._hooks, grad))
                 if isinstance(node, AccumulateGrad):
                     continue
             if isinstance(node, AccumulateGrad):
@@ -298,7 +296,7 @@ def run_backward(roots: list[tuple[Any, View]], retain_graph: bool, inputs: list
                 out = node._retained()
                 if out is not None:
                     handed.add(id(grad.storage))
-                    out.grad = Tensor._make(grad) if out.grad is None else Tensor._make(P.add(out.grad._view, grad))
+                    out.grad = _make_tensor(grad) if out.grad is None else _make_tensor(P.add(out.grad._view, grad))
             in_grads = node.apply_backward(grad)
             if not retain_graph:
                 node.release()
@@ -313,8 +311,6 @@ def run_backward(roots: list[tuple[Any, View]], retain_graph: bool, inputs: list
 def _accumulate(acc: AccumulateGrad, grad: View, handed: set[int]) -> None:
     """Add grad into the leaf's .grad. A fresh, whole, contiguous gradient buffer that no other .grad or root holds is
     taken over without a copy (as PyTorch steals it); anything else is copied, so two .grad never share memory."""
-    from distgrad import prims as P
-    from distgrad.tensor import Tensor
     var = acc.variable
     if var.grad is None:
         st = grad.storage
@@ -322,7 +318,7 @@ def _accumulate(acc: AccumulateGrad, grad: View, handed: set[int]) -> None:
         if not whole or id(st) in handed:
             grad = P.copy(grad)
         handed.add(id(grad.storage))
-        var.grad = Tensor._make(grad)
+        var.grad = _make_tensor(grad)
     else:
         g = var.grad
         if g._view.shape != grad.shape:

@@ -506,9 +506,16 @@ class LogSoftmax(Function):
 
 # ---------------------------------------------------------------------------------------------------- linear algebra
 
+def _batch_of_one(v: View) -> View:
+    """v with a leading batch dim of 1, keeping the backend's cached host array (cpu: an ndarray) so that it is not
+    rebuilt on every call."""
+    return View(v.storage, (1, *v.shape), (v.strides[0] * v.shape[0], *v.strides), v.offset,
+                None if v.cache is None else v.cache[None])
+
+
 def _mm(a: View, b: View) -> View:
     """(M, K) @ (K, N) as one batched primitive call with a batch of one."""
-    out = P.matmul(V.unsqueeze(a, 0), V.unsqueeze(b, 0))
+    out = P.matmul(_batch_of_one(a), _batch_of_one(b))
     return View(out.storage, out.shape[1:], out.strides[1:], out.offset, None if out.cache is None else out.cache[0])
 
 
