@@ -32,14 +32,7 @@ def test_sync_mode_equals_data_parallel_sgd_over_two_shards(ps_job):
             opt.zero_grad()
             loss(params, x[4 * r:4 * r + 4], y[4 * r:4 * r + 4]).backward()
             opt.step()
-        ref = model(seed=0)
-        sgd = PlainSGD(ref, 0.1)
-        for x, y in data:
-            sgd.zero_grad()
-            loss(ref, x, y).backward()
-            sgd.step()
-        worst = max(float((p - q).abs().max()) for p, q in zip(params, ref))
-        assert worst < 1e-5, worst
+        worst_gap_to_plain_sgd(params, model(seed=0), data, loss, 0.1)
         print("PASS")
     """), 2, "--nservers", "2")
     assert r.returncode == 0 and r.stdout.count("PASS") == 2, r.stdout + r.stderr
