@@ -380,31 +380,56 @@ def _pool_windows(input: Tensor, kernel_size: Any, stride: Any, padding: Any, di
     return win[..., ::dh, ::dw] if dh > 1 or dw > 1 else win
 
 
+def _window_starts(n: int, k: int, s: int, p: int, d: int, n_out: int) -> list[int]:
+    """Per window along one dim, PyTorch's first element at or past 0 (n or more when none is in bounds)."""
+    return [(i * s - p) + max(0, -(i * s - p) + d - 1) // d * d for i in range(n_out)]
+
+
 class MaxPool2DWithIndices(_Op):
-    """The input elements at the given flat per-plane indices; the gradient goes to those elements only."""
+    """The input elements at the given flat per-plane positions, the gradient to those elements only; position H * W
+    (a window over padding only) reads -inf and takes no gradient."""
 
     @staticmethod
-    def forward(ctx: Any, input: Tensor, indices: Tensor) -> Tensor:
-        ctx.indices, ctx.shape = indices, input.shape
-        return input.flatten(-2).gather(-1, indices.flatten(-2)).reshape(indices.shape)
+    def forward(ctx: Any, input: Tensor, positions: Tensor, past_plane: bool) -> Tensor:
+        ctx.positions, ctx.shape = positions.flatten(-2), input.shape
+        plane = input.flatten(-2)
+        if past_plane:          # some position is H * W
+            plane = cat([plane, plane.new_full((*plane.shape[:-1], 1), -math.inf)], -1)
+        return plane.gather(-1, ctx.positions).reshape(positions.shape)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple:
-        plane = zeros(*ctx.shape[:-2], ctx.shape[-2] * ctx.shape[-1], dtype=grad.dtype, device=grad.device)
-        return plane.scatter_add(-1, ctx.indices.flatten(-2), grad.flatten(-2)).reshape(ctx.shape), None
+        hw = ctx.shape[-2] * ctx.shape[-1]
+        plane = zeros(*ctx.shape[:-2], hw + 1, dtype=grad.dtype, device=grad.device)
+        plane = plane.scatter_add(-1, ctx.positions, grad.flatten(-2))
+        return plane.narrow(-1, 0, hw).reshape(ctx.shape), None, None
 
 
 def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-    """Maximum over each window; with return_indices, also each maximum's flat index in its (H, W) plane (int64)."""
+    """Maximum over each window; with return_indices, also each maximum's flat index in its (H, W) plane (int64).
+
+    As PyTorch, a window whose maximum is -inf reports its first in-bounds element. Differs from PyTorch: a window over
+    padding only (possible with dilation) gives -inf and PyTorch's index, but no gradient, where PyTorch's backward
+    sends it to that flat index (another element, or none past the plane)."""
     windows = _pool_windows(input, kernel_size, stride, padding, dilation, ceil_mode, -math.inf)
     h, w = input.shape[-2:]
     plane = arange(h * w, device=input.device).reshape(h, w)
-    # padding and ceil_mode overhang hold -inf, so the first maximum of a window is never one of them
     where_in_plane = _pool_windows(plane, kernel_size, stride, padding, dilation, ceil_mode, -1).flatten(-2)
     first_max = windows.flatten(-2).argmax(-1, keepdim=True)
     indices = where_in_plane.expand(*first_max.shape[:-1], where_in_plane.shape[-1]).gather(-1, first_max).squeeze(-1)
-    out = MaxPool2DWithIndices.apply(input, indices)
+    (kh, kw), (ph, pw), (dh, dw) = _pair(kernel_size), _pair(padding), _pair(dilation)
+    sh, sw = _pair(stride if stride is not None and stride != [] else kernel_size)
+    rows = _window_starts(h, kh, sh, ph, dh, windows.shape[-4])
+    cols = _window_starts(w, kw, sw, pw, dw, windows.shape[-3])
+    # padding holds -inf, so it is picked only when the window's maximum is -inf: then report the first in-bounds
+    # element (PyTorch's starting index); a window over padding only reads position h * w
+    starts = tensor([[r * w + c for c in cols] for r in rows], dtype=int64, device=input.device)
+    indices = where(indices < 0, starts, indices)
+    past_plane = max(rows) >= h or max(cols) >= w
+    in_bounds = tensor([[r < h and c < w for c in cols] for r in rows], device=input.device) if past_plane else None
+    positions = where(in_bounds, indices, h * w) if past_plane else indices
+    out = MaxPool2DWithIndices.apply(input, positions, past_plane)
     return (out, indices) if return_indices else out
 
 
@@ -430,6 +455,8 @@ class MaxUnpool2D(_Op):
     def forward(ctx: Any, input: Tensor, indices: Tensor, size: list[int]) -> Tensor:
         ctx.indices, ctx.shape = indices.flatten(-2), input.shape
         plane = zeros(*input.shape[:-2], size[0] * size[1], dtype=input.dtype, device=input.device)
+        # a repeated index keeps the last input in plane order (scatter writes in order), as PyTorch on one thread;
+        # PyTorch's docs leave the choice unspecified
         return plane.scatter(-1, ctx.indices, input.flatten(-2)).reshape(*input.shape[:-2], *size)
 
     @staticmethod
