@@ -104,6 +104,8 @@ GRAD_CASES = [  # id, fn of a float64 input, input shape
     ("avg_ceil", lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True), (1, 2, 6, 5)),
     ("avg_ceil_exclude", lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False), (1, 2, 6, 5)),
     ("avg_divisor", lambda x: F.avg_pool2d(x, 2, ceil_mode=True, divisor_override=3), (2, 5, 5)),
+    ("adaptive_3d", lambda x: F.adaptive_avg_pool3d(x, (2, 1, 3)), (1, 3, 2, 5)),
+    ("adaptive_1d", lambda x: F.adaptive_avg_pool1d(x, 3), (2, 2, 5)),
     ("unpool", lambda x: F.max_unpool2d(x, dg.tensor([[[[0, 3], [9, 14]]]]), 2, output_size=(4, 4)), (1, 1, 2, 2)),
 ]
 
@@ -147,6 +149,38 @@ def test_max_pool2d_windows_without_a_finite_maximum_as_pytorch(x, kw, out, idx,
     assert o[0, 0].tolist() == out and i[0, 0].tolist() == idx
     o.backward(dg.arange(1.0, o.numel() + 1, dtype=dg.float64, device=device).reshape(o.shape))
     assert x.grad[0, 0].tolist() == grad
+
+
+def test_adaptive_avg_pool_1d_3d_match_the_2d_windows(device):
+    """Adaptive windows are products of one interval per dim: 3-d pooling of a depth-1 volume is 2-d pooling, and 1-d
+    pooling of rows is 2-d pooling with output height 1. The 2-d windows against PyTorch 2.13's literals in test_nn."""
+    x = dg.tensor(X, device=device)
+    np.testing.assert_allclose(F.adaptive_avg_pool3d(x.unsqueeze(2), (1, 3, 4)).squeeze(2).cpu().numpy(),
+                               np_pool_adaptive(X, (3, 4)), rtol=1e-12)
+    np.testing.assert_allclose(F.adaptive_avg_pool1d(x.flatten(0, 1), 4).cpu().numpy(),
+                               np_pool_adaptive(X.reshape(6, 1, 7, 6), (7, 4)).reshape(6, 7, 4), rtol=1e-12)
+    assert F.adaptive_avg_pool3d(x, (None, 2, 5)).shape == (2, 3, 2, 5)
+
+
+def np_pool_adaptive(x, sizes):
+    """Output (i, j) averages rows floor(i * h / oh) .. ceil((i + 1) * h / oh) - 1 and the same for columns."""
+    (h, w), (oh, ow) = x.shape[-2:], sizes
+    out = np.zeros(x.shape[:-2] + (oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            out[..., i, j] = x[..., i * h // oh:-(-(i + 1) * h // oh), j * w // ow:-(-(j + 1) * w // ow)].mean((-2, -1))
+    return out
+
+
+def test_pool_grad_fn_names_and_a_second_backward_as_pytorch(device):
+    x = dg.tensor(X[:1, :1, :4, :4], device=device, requires_grad=True)
+    names = {"AvgPool2DBackward0": F.avg_pool2d(x, 2), "AdaptiveAvgPool2DBackward0": F.adaptive_avg_pool2d(x, 3),
+             "MaxPool2DWithIndicesBackward0": F.max_pool2d(x, 2)}
+    assert {type(out.grad_fn).__name__ for out in names.values()} == set(names)
+    out = names["AvgPool2DBackward0"]
+    out.sum().backward(retain_graph=True)
+    out.sum().backward()          # the composite's graph under the named node is kept with the outer graph
+    assert x.grad.tolist() == [[[[0.5] * 4] * 4]]
 
 
 def test_max_unpool2d_inverts_max_pool2d(device):
