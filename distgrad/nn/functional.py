@@ -449,16 +449,19 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     first_max = windows.flatten(-2).argmax(-1, keepdim=True)
     indices = where_in_plane.expand(*first_max.shape[:-1], where_in_plane.shape[-1]).gather(-1, first_max).squeeze(-1)
     (kh, kw), (ph, pw), (dh, dw) = _pair(kernel_size), _pair(padding), _pair(dilation)
-    sh, sw = _pair(stride if stride is not None and stride != [] else kernel_size)
-    rows = _window_starts(h, kh, sh, ph, dh, windows.shape[-4])
-    cols = _window_starts(w, kw, sw, pw, dw, windows.shape[-3])
-    # padding holds -inf, so it is picked only when the window's maximum is -inf: then report the first in-bounds
-    # element (PyTorch's starting index); a window over padding only reads position h * w
-    starts = tensor([[r * w + c for c in cols] for r in rows], dtype=int64, device=input.device)
-    indices = where(indices < 0, starts, indices)
-    past_plane = max(rows) >= h or max(cols) >= w
-    in_bounds = tensor([[r < h and c < w for c in cols] for r in rows], device=input.device) if past_plane else None
-    positions = where(in_bounds, indices, h * w) if past_plane else indices
+    positions, past_plane = indices, False
+    if ph or pw:        # without padding a window's first element is in bounds, and argmax's ties already pick it
+        sh, sw = _pair(stride if stride is not None and stride != [] else kernel_size)
+        rows = _window_starts(h, kh, sh, ph, dh, windows.shape[-4])
+        cols = _window_starts(w, kw, sw, pw, dw, windows.shape[-3])
+        # padding holds -inf, so argmax picks it only when the window's maximum is -inf: PyTorch then reports the
+        # window's first in-bounds element
+        starts = tensor([[r * w + c for c in cols] for r in rows], dtype=int64, device=input.device)
+        indices = positions = where(indices < 0, starts, indices)
+        past_plane = max(rows) >= h or max(cols) >= w
+        if past_plane:      # windows over padding only (with dilation) read -inf at position h * w
+            in_bounds = tensor([[r < h and c < w for c in cols] for r in rows], device=input.device)
+            positions = where(in_bounds, indices, h * w)
     out = MaxPool2DWithIndices.apply(input, positions, past_plane)
     return (out, indices) if return_indices else out
 
@@ -525,9 +528,13 @@ def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
 
 def _adaptive_mean(x: Tensor, sizes: list[int]) -> Tensor:
     """Adaptive average pooling of the last len(sizes) dims. Its windows are products of one interval per dim, so it
-    runs one dim at a time, as a matmul with that dim's averaging matrix."""
+    runs one dim at a time: a mean over equal windows when they tile the dim, else a matmul with its averaging
+    matrix."""
     for d, n_out in zip(range(x.ndim - len(sizes), x.ndim), sizes):
         n_in = x.shape[d]
+        if n_in % n_out == 0:
+            x = x.reshape(*x.shape[:d], n_out, n_in // n_out, *x.shape[d + 1:]).mean(d + 1)
+            continue
         rows = []
         for j in range(n_out):
             lo, hi = (j * n_in) // n_out, -(-((j + 1) * n_in) // n_out)
