@@ -132,6 +132,8 @@ def test_interpolate_literals_from_pytorch():
         [-0.9533383076865315, -0.9548412558594951, -0.5616853464258731, 0.07638000402532358], rel=1e-12)
     assert F.interpolate(x, size=(3, 3), mode="area")[0, 0, 1].tolist() == pytest.approx(
         [-0.6955877725755344, 0.041755543236457936, 0.7030627810966624], rel=1e-12)
+    # PyTorch computes nearest indices in float32: output 23 reads floor(23 * float32(14 / 46)) = floor(6.9999995)
+    assert F.interpolate(dg.arange(14.0).reshape(1, 1, 14), size=46)[0, 0, 20:27].tolist() == [6.0] * 4 + [7.0] * 3
     x5 = dg.tensor(X5)
     assert F.interpolate(x5, size=(3, 3, 4), mode="trilinear")[0, 0, 1, 1].tolist() == pytest.approx(
         [-0.2092012766992043, -0.10700779175126723, 0.13135097095889087, 0.19907068536811778], rel=1e-12)
@@ -226,6 +228,12 @@ def test_upsample_repr_and_errors():
         F.interpolate(x, size=3, mode="area", align_corners=False)
     with pytest.raises(ValueError, match="Anti-alias option is restricted to bilinear, bicubic, and lanczos modes"):
         F.interpolate(x, size=3, antialias=True)
+    with pytest.raises(RuntimeError, match=r"Input and output sizes should be greater than 0, but got input "
+                                           r"\(D: 2, H: 2, W: 5\) output \(D: 0, H: 0, W: 1\)"):
+        F.interpolate(dg.tensor(X5), scale_factor=0.3, mode="trilinear")
+    with pytest.raises(RuntimeError, match=r"got input \(W: 5\) and output \(W: 0\)"):
+        F.interpolate(x[:, :, 0], scale_factor=0.1)
+    assert F.interpolate(x, size=(0, 3), mode="area").shape == (2, 3, 0, 3)      # adaptive pooling allows it
     with pytest.raises(NotImplementedError, match=r"Input Error: Only 3D, 4D and 5D input Tensors supported \(got 3D\) "
                                                   r"for the modes: .* \(got bicubic\)"):
         F.interpolate(x[:, :, 0], size=3, mode="bicubic")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any
 
 from distgrad import autograd, ops
@@ -532,14 +533,15 @@ def _adaptive_mean(x: Tensor, sizes: list[int]) -> Tensor:
     matrix."""
     for d, n_out in zip(range(x.ndim - len(sizes), x.ndim), sizes):
         n_in = x.shape[d]
-        if n_in % n_out == 0:
+        if n_out and n_in % n_out == 0:
             x = x.reshape(*x.shape[:d], n_out, n_in // n_out, *x.shape[d + 1:]).mean(d + 1)
             continue
         rows = []
         for j in range(n_out):
             lo, hi = (j * n_in) // n_out, -(-((j + 1) * n_in) // n_out)
             rows.append([1 / (hi - lo) if lo <= i < hi else 0.0 for i in range(n_in)])
-        x = x.movedim(d, -1).matmul(tensor(rows, dtype=x.dtype, device=x.device).t()).movedim(-1, d)
+        weights = tensor(rows, dtype=x.dtype, device=x.device).reshape(n_out, n_in)
+        x = x.movedim(d, -1).matmul(weights.t()).movedim(-1, d)
     return x
 
 
@@ -588,8 +590,10 @@ def _taps(mode: str, n_in: int, n_out: int, scale: float | None, align_corners: 
     blends four with cubic convolution weights, reading indices past the border at the border."""
     step = 1 / scale if scale else n_in / n_out
     if mode in ("nearest", "nearest-exact"):
-        shift = 0.5 if mode == "nearest-exact" else 0.0
-        return [([min(math.floor((j + shift) * step), n_in - 1) for j in range(n_out)], None)]
+        # in float32, as PyTorch's nearest_idx: its rounding moves some positions that land on an integer
+        step32, shift = array("f", [step])[0], 0.5 if mode == "nearest-exact" else 0.0
+        return [([min(math.floor(x), n_in - 1) for x in array("f", [(j + shift) * step32 for j in range(n_out)])],
+                 None)]
     if align_corners:
         src = [j * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0 for j in range(n_out)]
     else:
@@ -668,6 +672,10 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
         raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
                                   "the modes: nearest | linear | bilinear | bicubic | trilinear | lanczos | area | "
                                   f"nearest-exact (got {mode})")
+    if mode != "area" and min(in_sizes + sizes) <= 0:
+        dims = lambda ns: ", ".join(f"{name}: {n}" for name, n in zip("DHW"[3 - spatial:], ns))
+        raise RuntimeError(f"Input and output sizes should be greater than 0, but got input ({dims(in_sizes)})"
+                           f"{' and' if spatial == 1 else ''} output ({dims(sizes)})")
     if mode == "area":
         return (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d)[spatial - 1](input, sizes)
     return _as_node(node.format(spatial), _resample, input, mode, sizes, scales, bool(align_corners))
