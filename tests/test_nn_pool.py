@@ -179,8 +179,11 @@ def test_pool_grad_fn_names_and_a_second_backward_as_pytorch(device):
     assert {type(out.grad_fn).__name__ for out in names.values()} == set(names)
     out = names["AvgPool2DBackward0"]
     out.sum().backward(retain_graph=True)
-    out.sum().backward()          # the composite's graph under the named node is kept with the outer graph
+    out.sum().backward()          # the named node let its composite's graph go, and rebuilds it (it is linear)
     assert x.grad.tolist() == [[[[0.5] * 4] * 4]]
+    up = F.interpolate(x, scale_factor=1.5, mode="bicubic")
+    first = dg.autograd.grad(up.sum(), x, retain_graph=True)[0]
+    assert dg.autograd.grad(up.sum(), x)[0].tolist() == first.tolist()
 
 
 def test_max_unpool2d_inverts_max_pool2d(device):

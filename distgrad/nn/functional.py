@@ -38,31 +38,38 @@ class _DivByCount(_Op):
         return grad / ctx.n, None
 
 
-class _Composite(_Op):
-    """A composite of Tensor ops shown as one graph node with PyTorch's name (`AvgPool2DBackward0`): forward records
-    the composite's own graph on a detached input and backward runs it, retained as the outer graph may run again."""
+class _LinearComposite(_Op):
+    """A composite of Tensor ops that is linear in its input, shown as one graph node with PyTorch's name
+    (`AvgPool2DBackward0`). Forward records the composite's own graph, and backward runs it and lets it go, as
+    PyTorch's node keeps no tensor after a backward. Being linear, its gradient does not depend on the input, so a
+    second backward (retain_graph=True) rebuilds that graph at zero."""
 
     @staticmethod
     def forward(ctx: Any, input: Tensor, fn: Any, *args: Any) -> Tensor:
+        ctx.fn, ctx.args, ctx.shape = fn, args, input.shape
         with enable_grad():
-            ctx.x = input.detach().requires_grad_()
-            ctx.out = fn(ctx.x, *args)
+            ctx.at = input.detach().requires_grad_()
+            ctx.out = fn(ctx.at, *args)
         return ctx.out.detach()
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple:
-        dx = autograd.grad(ctx.out, ctx.x, grad, retain_graph=True)[0]
-        return (dx,) + (None,) * (len(ctx.needs_input_grad) - 1)
+        if ctx.out is None:
+            with enable_grad():
+                ctx.at = grad.new_zeros(ctx.shape).requires_grad_()
+                ctx.out = ctx.fn(ctx.at, *ctx.args)
+        out, at, ctx.out, ctx.at = ctx.out, ctx.at, None, None
+        return (autograd.grad(out, at, grad)[0],) + (None,) * (len(ctx.needs_input_grad) - 1)
 
 
-_NODES = {name: type(name, (_Composite,), {"__module__": __name__}) for name in (
+_NODES = {name: type(name, (_LinearComposite,), {"__module__": __name__}) for name in (
     "AvgPool2D", "AdaptiveAvgPool2D", "AdaptiveAvgPool3D", "UpsampleNearest1D", "UpsampleNearest2D",
     "UpsampleNearest3D", "UpsampleNearestExact1D", "UpsampleNearestExact2D", "UpsampleNearestExact3D",
     "UpsampleLinear1D", "UpsampleBilinear2D", "UpsampleBicubic2D", "UpsampleTrilinear3D")}
 
 
 def _as_node(name: str, fn: Any, input: Tensor, *args: Any) -> Tensor:
-    """fn(input, *args); when it records a graph, one node named f"{name}Backward0" as PyTorch's."""
+    """fn(input, *args) for an fn linear in input; when it records a graph, one node named f"{name}Backward0"."""
     if not (input.requires_grad and is_grad_enabled()):
         return fn(input, *args)
     return _NODES[name].apply(input, fn, *args)
