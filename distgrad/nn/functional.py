@@ -590,7 +590,8 @@ def _cubic_far(x: float) -> float:       # ... and for 1 < |x| < 2
     return ((_CUBIC_A * x - 5 * _CUBIC_A) * x + 8 * _CUBIC_A) * x - 4 * _CUBIC_A
 
 
-def _taps(mode: str, n_in: int, n_out: int, scale: float | None, align_corners: bool) -> list[tuple[list, list]]:
+def _taps(mode: str, n_in: int, n_out: int, scale: float | None,
+          align_corners: bool) -> list[tuple[list[int], list[float] | None]]:
     """How PyTorch samples one dim: per tap, the input index and the weight (None: 1) of every output position.
     Output j reads position (j + 0.5) * step - 0.5 (step = in / out, or 1 / scale_factor when one is given), or
     j * (in - 1) / (out - 1) with align_corners; the linear modes clamp it at 0 and blend the two neighbours, bicubic
