@@ -684,7 +684,15 @@ class Unsqueeze(Reshape):
 
 
 class Squeeze(Reshape):
-    grad_fn_name = "SqueezeBackward0"
+    grad_fn_name = "SqueezeBackward0"     # squeeze(): every size-1 dim
+
+
+class SqueezeDim(Reshape):
+    grad_fn_name = "SqueezeBackward1"     # squeeze(dim)
+
+
+class SqueezeDims(Reshape):
+    grad_fn_name = "SqueezeBackward2"     # squeeze((dims, ...))
 
 
 class Permute(ViewFunction):

@@ -57,7 +57,8 @@ class ShapeOps:
     def squeeze(self, dim: Any = None) -> Any:
         dims = wrap_dims(dim, self.ndim) if self.ndim else ()
         shape = tuple(s for d, s in enumerate(self._view.shape) if not (d in dims and s == 1))
-        return ops.Squeeze.apply(self, shape=shape)      # a new view even when nothing is squeezed
+        fn = ops.Squeeze if dim is None else ops.SqueezeDims if isinstance(dim, (tuple, list)) else ops.SqueezeDim
+        return fn.apply(self, shape=shape)      # a new view even when nothing is squeezed
 
     def unsqueeze(self, dim: int) -> Any:
         d = wrap_dim(dim, self.ndim + 1)

@@ -156,6 +156,8 @@ def test_retain_grad(device):
     (lambda x: x.reshape(4), "ViewBackward0"), (lambda x: x.expand(3, 2, 2), "ExpandBackward0"),
     (lambda x: x.permute(1, 0), "PermuteBackward0"), (lambda x: x.transpose(0, 1), "TransposeBackward0"),
     (lambda x: x.unsqueeze(0), "UnsqueezeBackward0"), (lambda x: x.squeeze(), "SqueezeBackward0"),
+    (lambda x: x.squeeze(0), "SqueezeBackward1"), (lambda x: x.squeeze((0, 1)), "SqueezeBackward2"),
+    (lambda x: dg.squeeze(x, [-1]), "SqueezeBackward2"),
     (lambda x: dg.cat([x, x]), "CatBackward0"), (lambda x: x.log_softmax(0), "LogSoftmaxBackward0"),
     (lambda x: x.softmax(0), "SoftmaxBackward0"), (lambda x: x[[0]], "IndexBackward0"), (lambda x: x.abs(), "AbsBackward0"),
     (lambda x: x.clamp(0, 1), "ClampBackward1"), (lambda x: x.sqrt(), "SqrtBackward0"), (lambda x: x.log(), "LogBackward0"),

@@ -157,8 +157,7 @@ GRAD_FN_CASES = [  # input shape, interpolate kwargs, PyTorch 2.13's grad_fn nam
     ((1, 1, 2, 3, 4), {"size": 3, "mode": "trilinear"}, "UpsampleTrilinear3DBackward0"),
     ((1, 2, 3, 4), {"size": 2, "mode": "area"}, "AdaptiveAvgPool2DBackward0"),
     ((1, 1, 2, 3, 4), {"size": 2, "mode": "area"}, "AdaptiveAvgPool3DBackward0"),
-    pytest.param((1, 2, 4), {"size": 3, "mode": "area"}, "SqueezeBackward1", marks=pytest.mark.xfail(
-        strict=True, reason="Tensor.squeeze(dim) is named SqueezeBackward0; PyTorch names it SqueezeBackward1")),
+    ((1, 2, 4), {"size": 3, "mode": "area"}, "SqueezeBackward1"),
 ]
 
 
