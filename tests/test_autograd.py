@@ -126,9 +126,8 @@ def test_no_grad_enable_grad_set_grad_enabled(device):
 
 
 def test_no_grad_restores_mode_after_exception(device):
-    with pytest.raises(ValueError):
-        with dg.no_grad():
-            raise ValueError
+    with pytest.raises(ValueError), dg.no_grad():
+        raise ValueError
     assert dg.is_grad_enabled()
 
 
@@ -191,7 +190,7 @@ def test_next_functions(device):
     a = _leaf([1.0, 2.0], device)
     b = dg.ones(2, device=device)
     y = a * b
-    (fa, ia), (fb, ib) = y.grad_fn.next_functions
+    (fa, ia), (fb, _) = y.grad_fn.next_functions
     assert type(fa).__name__ == "AccumulateGrad" and fa.variable is a and ia == 0
     assert fb is None
     z = (y + 1).sum()
