@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from distgrad.backends import base, cpu
@@ -384,10 +384,24 @@ def test_same_layout_relaunched_on_other_buffers_and_offsets(be):
 
 # ---- reductions and scans ---------------------------------------------------------------------------------------------
 
+@pytest.fixture(params=["work-items", "work-groups"])
+def reduce_style(request, be):
+    """Reduce as CPU devices do (a work-item per partial) and as GPUs do (work-groups of 64 combining in local memory,
+    see kernels/reduce.cl): every OpenCL device runs both, so PoCL tests the GPU path too."""
+    if be is CPU or not hasattr(be, "wg"):
+        if request.param != "work-items":
+            pytest.skip(f"{be.device} has one reduction")
+        yield request.param
+        return
+    saved, be.wg = be.wg, 1 if request.param == "work-items" else 64
+    yield request.param
+    be.wg = saved
+
+
 @pytest.mark.oclgrind
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # set once
 @given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4), data=st.data())
-def test_reduce_hypothesis(be, shape, data):
+def test_reduce_hypothesis(be, reduce_style, shape, data):
     shape = tuple(shape)
     axes = tuple(sorted(data.draw(st.sets(st.integers(0, len(shape) - 1), min_size=1))))
     op = data.draw(st.sampled_from(base.REDUCE_OPS))
@@ -399,12 +413,12 @@ def test_reduce_hypothesis(be, shape, data):
 
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_, np.uint8])
 @pytest.mark.parametrize("op", base.REDUCE_OPS)
-def test_reduce_integers_exact(be, dtype, op):
+def test_reduce_integers_exact(be, reduce_style, dtype, op):
     x, values = make(be, rand((3, 4, 5), dtype, 0, 3), "transposed")
     check(be, be.reduce(op, x, (0, 2), False), cpu_ref("reduce", op, values, (0, 2), False), exact=True)
 
 
-def test_reduce_large_uses_two_passes(be):
+def test_reduce_large_uses_two_passes(be, reduce_style):
     values = rand((3, 70001), lo=0.0, hi=1.0)
     x, values = make(be, values, "offset")
     check(be, be.reduce("sum", x, (0, 1), False), values.astype(np.float64).sum().astype(np.float32), rtol=1e-5)
@@ -413,7 +427,7 @@ def test_reduce_large_uses_two_passes(be):
     check(be, be.reduce("sum", col, (0,), False), cv.astype(np.float64).sum(0).astype(np.float32), rtol=1e-4)
 
 
-def test_reduce_nan_and_into_out(be):
+def test_reduce_nan_and_into_out(be, reduce_style):
     values = rand((4, 6))
     values[1, 2] = np.nan
     out = be.from_numpy(np.zeros((2, 4), np.float32))
