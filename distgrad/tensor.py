@@ -472,7 +472,7 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         return ops.Div.apply(*self._float_operands(other))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(*reversed(self._float_operands(other)))
+        return self.reciprocal() * other       # as PyTorch: (2 / x).grad_fn is MulBackward0
 
     def __floordiv__(self, other: Any) -> Tensor:
         return self.floor_divide(other)
@@ -635,7 +635,7 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         return ops.Sqrt.apply(self._floating())
 
     def rsqrt(self) -> Tensor:
-        return 1 / self.sqrt()
+        return self.sqrt().reciprocal()
 
     def square(self) -> Tensor:
         return self * self
@@ -659,7 +659,7 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         return ops.Erf.apply(self._floating())
 
     def reciprocal(self) -> Tensor:
-        return 1 / self
+        return ops.Reciprocal.apply(self._floating())
 
     def abs(self) -> Tensor:
         return ops.Abs.apply(self)

@@ -149,7 +149,8 @@ def test_retain_grad(device):
     (lambda x: x + 1, "AddBackward0"), (lambda x: x * 2, "MulBackward0"), (lambda x: x.mean(), "MeanBackward0"),
     (lambda x: x.sum(), "SumBackward0"), (lambda x: x.relu(), "ReluBackward0"),
     (lambda x: dg.addmm(x, x, x), "AddmmBackward0"), (lambda x: x - 1, "SubBackward0"),
-    (lambda x: x / 2, "DivBackward0"), (lambda x: x.exp(), "ExpBackward0"), (lambda x: x.view(4), "ViewBackward0"),
+    (lambda x: x / 2, "DivBackward0"), (lambda x: 2 / x, "MulBackward0"), (lambda x: x.reciprocal(), "ReciprocalBackward0"),
+    (lambda x: dg.ones(2, 2, device=x.device) / x, "DivBackward0"), (lambda x: x.exp(), "ExpBackward0"), (lambda x: x.view(4), "ViewBackward0"),
     (lambda x: x.t(), "TBackward0"), (lambda x: x[0], "SelectBackward0"), (lambda x: x[:, 1:], "SliceBackward0"),
     (lambda x: x.sigmoid(), "SigmoidBackward0"), (lambda x: x.tanh(), "TanhBackward0"), (lambda x: x @ x, "MmBackward0"),
     (lambda x: x.pow(2), "PowBackward0"), (lambda x: -x, "NegBackward0"), (lambda x: x.clone(), "CloneBackward0"),
@@ -215,6 +216,17 @@ def test_backward_through_views_and_setitem(device):
     b[1] = 0
     (b * a).sum().backward()
     assert a.grad.tolist() == [2, 0, 6]
+
+
+def test_scalar_divided_by_tensor_is_reciprocal_times_scalar(device):
+    # PyTorch's __rdiv__ is self.reciprocal() * other: the graph is MulBackward0 over ReciprocalBackward0
+    x = _leaf([0.5, 4.0], device)
+    y = 2 / x
+    assert [type(n).__name__ for n, _ in y.grad_fn.next_functions] == ["ReciprocalBackward0", "NoneType"]
+    y.sum().backward()
+    assert y.tolist() == [4.0, 0.5] and x.grad.tolist() == [-8.0, -0.125]
+    k = dg.tensor([1, 4], device=device)
+    assert (2 / k).dtype == dg.float32 and (2 / k).tolist() == [2.0, 0.5] and k.reciprocal().tolist() == [1.0, 0.25]
 
 
 def test_integer_and_non_requires_grad_inputs_get_no_grad(device):
