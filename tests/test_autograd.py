@@ -245,6 +245,37 @@ def test_inplace_on_leaf_requiring_grad_raises(device):
     assert x.tolist() == [2, 3]
 
 
+LEAF = "^a leaf Variable that requires grad is being used in an in-place operation.$"
+FILLS = {"uniform_": lambda t: t.uniform_(), "normal_": lambda t: t.normal_(), "bernoulli_": lambda t: t.bernoulli_(),
+         "fill_": lambda t: t.fill_(1.0), "zero_": lambda t: t.zero_(), "copy_": lambda t: t.copy_(t.detach() * 2)}
+
+
+@pytest.mark.parametrize("name", FILLS)
+def test_random_and_fill_inplace_on_leaf_requiring_grad_raise(name, device):
+    fill = FILLS[name]
+    x = _leaf([1.0, 2.0], device)
+    with pytest.raises(RuntimeError, match=LEAF):
+        fill(x)
+    with pytest.raises(RuntimeError, match="^a view of a leaf Variable that requires grad is being used in an in-place "
+                                           "operation.$"):
+        fill(x[:1])
+    assert x.tolist() == [1.0, 2.0] and x._version == 0
+    with dg.no_grad():                         # how nn.init fills parameters
+        assert fill(x) is x
+    assert x.requires_grad and x.grad_fn is None and x._version == 1
+
+
+def test_random_fill_of_nonleaf_gives_its_old_value_a_zero_gradient(device):
+    x = _leaf([1.0, 2.0, 3.0], device)
+    y = x * 2
+    dg.manual_seed(5)
+    assert y.uniform_(-1.0, 1.0) is y and y.grad_fn is not None
+    dg.manual_seed(5)
+    assert y.tolist() == dg.empty(3, device=device).uniform_(-1.0, 1.0).tolist()    # the same draw as untracked
+    (y * 3).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0]
+
+
 def test_inplace_on_view_of_leaf_raises(device):
     x = _leaf([1.0, 2.0], device)
     with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad is being used in an in-place "
