@@ -33,11 +33,12 @@ def _infer_numpy(data: Any, dtype: DType | None) -> np.ndarray:
     try:
         arr = np.asarray(data)
     except ValueError:
+        _check_scalars(data)
         _check_ragged(data, dtype)
         raise
     if arr.dtype.kind in "OUSV":
-        raise TypeError(f"new(): invalid data type '{type(data).__name__}'" if arr.dtype.kind != "O" else
-                        "Could not infer dtype of " + type(data).__name__)
+        _check_scalars(data)
+        raise RuntimeError(f"Could not infer dtype of {type(data).__name__}")
     if dtype is not None:
         return arr.astype(dtype.np, copy=False)
     if arr.dtype.kind == "f" and not is_array:
@@ -80,6 +81,26 @@ def _check_ragged(data: Any, dtype: DType | None) -> None:
         for y in x:
             walk(y, d + 1)
     walk(data, 0)
+
+
+def _check_scalars(data: Any) -> None:
+    """PyTorch's dtype inference error (it comes before the shape checks): it names the first element, depth first,
+    that is neither a number nor a sequence."""
+    found = _first_non_number(data)
+    if found:
+        kind = type(found[0]).__name__
+        if kind in ("str", "bytes"):
+            raise TypeError(f"new(): invalid data type '{kind}'")
+        raise RuntimeError(f"Could not infer dtype of {kind}")
+
+
+def _first_non_number(data: Any) -> list:
+    """[the first element, depth first, neither a number nor a sequence], or [] when there is none."""
+    if isinstance(data, np.ndarray) and data.dtype.kind in "biuf":
+        return []
+    if isinstance(data, _SEQUENCES):
+        return next((found for found in map(_first_non_number, data) if found), [])
+    return [] if isinstance(data, (bool, int, float, np.generic)) else [data]
 
 
 def _any_float(data: Any) -> bool:

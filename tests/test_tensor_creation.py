@@ -208,6 +208,18 @@ def test_ragged_nested_sequences_raise_like_pytorch(data, message, device):
         dg.tensor(data, device=device)
 
 
+@pytest.mark.parametrize("data, error, message", [    # PyTorch 2.13 names the first element it cannot type
+    (None, RuntimeError, "Could not infer dtype of NoneType"),
+    ([1, None], RuntimeError, "Could not infer dtype of NoneType"),
+    ([[1], [None, "a"]], RuntimeError, "Could not infer dtype of NoneType"),
+    ([{1: 2}], RuntimeError, "Could not infer dtype of dict"),
+    ([1, "a"], TypeError, "new(): invalid data type 'str'"),
+    ([[1], [b"a"]], TypeError, "new(): invalid data type 'bytes'")])
+def test_data_of_no_tensor_dtype_names_the_offending_element(data, error, message, device):
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        dg.tensor(data, device=device)
+
+
 @pytest.mark.parametrize("data, dtype, message", [    # PyTorch 2.13's texts: its store expects a number there
     ([1, [2]], None, "'list' object cannot be interpreted as an integer"),
     ([1.0, [2]], None, "must be real number, not list"),
