@@ -225,13 +225,14 @@ def _broadcast_value(value: Tensor, shape: tuple[int, ...]) -> Tensor:
 
 def _put(x: Tensor, spec: tuple, adv: list, value: Tensor, accumulate: bool, recording: bool) -> Tensor:
     """Write (or add) value at the positions x[spec][adv] address; in place on x."""
-    if recording:
-        window = V.index(_LayoutOnly(x._view.shape, contiguous_strides(x._view.shape)), spec)
-        pos = _window_positions(window, adv, x.device)
-        result = ops.IndexPut.apply(x, _broadcast_value(value, tuple(pos.shape)), pos, accumulate=accumulate)
-        return x._write(result, "index_put_" if adv else "allow")      # setitem checked a basic window itself
-    check_overlap(x._view, "index_put_")
     window = V.index(x._view, spec)
+    if adv:            # PyTorch slices first, then index_put_ tests the slice (setitem tests a basic-only window)
+        check_overlap(window, "index_put_")
+    if recording:
+        layout = V.index(_LayoutOnly(x._view.shape, contiguous_strides(x._view.shape)), spec)
+        pos = _window_positions(layout, adv, x.device)
+        result = ops.IndexPut.apply(x, _broadcast_value(value, tuple(pos.shape)), pos, accumulate=accumulate)
+        return x._write(result, "allow")
     pos = _window_positions(window, adv, x.device)
     src = _broadcast_value(value, tuple(pos.shape)).contiguous().reshape(-1)
     P.scatter("add" if accumulate else "set", V.flat_storage(x._view), 0, pos.reshape(-1)._view, src._view)
