@@ -31,9 +31,26 @@ def _reshape(v: View, shape: tuple[int, ...]) -> View:
 
 # ------------------------------------------------------------------------------------------------ elementwise binary
 
+# NOTE [ Activation epilogues ] (in distgrad/nn/fusion.py): activations a bias add can apply in its own kernel. Each
+# one's backward reads only its output, so its node can be recorded on a result computed by the add (applied=True).
+EPILOGUES = {"relu": lambda e: ("max", e, ("const", 0)), "sigmoid": lambda e: ("sigmoid", e),
+             "tanh": lambda e: ("tanh", e)}
+
+
+def _add_then(epilogue: str, a: View, b: View, out: View | None = None) -> View:
+    """epilogue(a + b) as one fused kernel."""
+    return P.fused(EPILOGUES[epilogue](("add", ("in", 0), ("in", 1))), [a, b], out)
+
+
+def _alias(v: View) -> View:
+    return View(v.storage, v.shape, v.strides, v.offset)
+
+
 class Add(Function):
     @staticmethod
-    def forward(ctx, a: View, b: View) -> View:
+    def forward(ctx, a: View, b: View, epilogue: str | None = None) -> View:
+        if epilogue is not None:
+            return _add_then(epilogue, a, b)
         return a.storage.backend.binary("add", a, b)
 
     @staticmethod
@@ -149,8 +166,8 @@ class Fmod(Function):
 
 def _unary(name: str, op: str, saves: str, grad) -> type[Function]:
     """A Function for y = op(x) whose gradient is grad(g, saved) with saved = x or y."""
-    def forward(ctx, x: View) -> View:
-        out = x.storage.backend.unary(op, x)
+    def forward(ctx, x: View, applied: bool = False) -> View:
+        out = _alias(x) if applied else x.storage.backend.unary(op, x)   # applied: only for saves == "out"
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(x if saves == "x" else out)
         return out
@@ -203,8 +220,8 @@ class Reciprocal(Function):
 
 class Relu(Function):
     @staticmethod
-    def forward(ctx, x: View) -> View:
-        out = P.binary("max", x, _c(x, 0))
+    def forward(ctx, x: View, applied: bool = False) -> View:
+        out = _alias(x) if applied else P.binary("max", x, _c(x, 0))
         ctx.save_for_backward(out)
         return out
 
@@ -572,11 +589,13 @@ class Addmm(Function):
     """bias + x @ w (nn.Linear's op), bias broadcast over rows."""
 
     @staticmethod
-    def forward(ctx, bias: View, a: View, b: View) -> View:
+    def forward(ctx, bias: View, a: View, b: View, epilogue: str | None = None) -> View:
         ctx.bias_shape = bias.shape
         ctx.save_for_backward(b if ctx.needs_input_grad[1] else None, a if ctx.needs_input_grad[2] else None)
         ctx.column_major = (_column_major(a), _column_major(b))
         out = _mm(a, b)
+        if epilogue is not None:
+            return _add_then(epilogue, out, V.expand(bias, out.shape), out=out)
         return P.binary("add", out, V.expand(bias, out.shape), out=out)
 
     @staticmethod

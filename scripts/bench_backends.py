@@ -2,8 +2,9 @@
 
     python scripts/bench_backends.py [--sizes 256,512,1024,2048] [--json out.json]
 
-Each figure is the best of a few runs (the machine may be shared: rerun when it is quiet). Start-up is measured in
-child processes: the first with empty program caches (distgrad's and PoCL's), the second reusing what the first wrote.
+Each throughput figure is the best of a few runs (the machine may be shared: rerun when it is quiet). Launch costs are
+medians over interleaved batches in a child process. Start-up is measured in child processes: the first with empty
+program caches (distgrad's and PoCL's), the second reusing what the first wrote.
 """
 from __future__ import annotations
 
@@ -67,29 +68,56 @@ def fused_opencl(be) -> float:
     return 16 * FUSED_N / best(run, 5) / 1e9
 
 
-def launch_overhead(be, n: int = 2000) -> dict[str, float]:
-    """Microseconds per queued launch: a prebuilt kernel enqueued as is, then whole primitive calls (what ops pay)."""
-    import pyopencl as cl
-    x = be.from_numpy(np.ones(4, np.float32))
-    be._ew_plans.clear()
-    be.binary("add", x, x, out=x)
-    be.synchronize()
-    (plan,) = be._ew_plans.values()   # the add's launch plan: its kernel object has the add's arguments set
-    knl = plan.knl
-    calls = {"prebuilt kernel": lambda: cl.enqueue_nd_range_kernel(be.queue, knl, (64,), None),
-             "binary() primitive": lambda: be.binary("add", x, x, out=x),
-             "binary() primitive, new output": lambda: be.binary("add", x, x),
-             "fill() primitive (a constant)": lambda: be.fill(x, 0.5)}
-    times = {}
+LAUNCH_CHILD = """
+import statistics, sys, time
+import numpy as np
+import pyopencl as cl
+from distgrad.backends import opencl
+be = opencl.open_device({index})
+x = be.from_numpy(np.ones(4, np.float32))
+be.binary("add", x, x, out=x)
+be.synchronize()
+(plan,) = be._ew_plans.values()   # the add's launch plan: its kernel object has the add's arguments set
+knl = plan.knl
+calls = {{"prebuilt kernel": lambda: cl.enqueue_nd_range_kernel(be.queue, knl, (64,), None),
+          "binary() primitive": lambda: be.binary("add", x, x, out=x),
+          "binary() primitive, new output": lambda: be.binary("add", x, x),
+          "fill() primitive (a constant)": lambda: be.fill(x, 0.5)}}
+queued = {{what: [] for what in calls}}
+drained = {{what: [] for what in calls}}
+for _ in range({batches}):          # interleaved batches: a quiet or busy moment hits every row alike
     for what, fn in calls.items():
-        fn()
         be.synchronize()
         t = time.perf_counter()
-        for _ in range(n):
+        for _ in range({per_batch}):
             fn()
-        times[what] = (time.perf_counter() - t) / n * 1e6
+        t1 = time.perf_counter()
         be.synchronize()
-    return times
+        queued[what].append((t1 - t) / {per_batch} * 1e6)
+        drained[what].append((time.perf_counter() - t) / {per_batch} * 1e6)
+sync = []
+for _ in range(200):
+    t = time.perf_counter()
+    cl.enqueue_nd_range_kernel(be.queue, knl, (64,), None)
+    be.synchronize()
+    sync.append((time.perf_counter() - t) * 1e6)
+for what in calls:
+    print(f"queued launch, {{what}}", statistics.median(queued[what]), sep="\t")
+print("queued launches incl. the device's run, prebuilt", statistics.median(drained["prebuilt kernel"]), sep="\t")
+print("synchronous launch (enqueue + wait), prebuilt", statistics.median(sync), sep="\t")
+"""
+
+
+def launch_overhead(index: int, batches: int = 15, per_batch: int = 500) -> dict[str, float]:
+    """Microseconds per launch, medians over interleaved batches in a fresh child process (so the GEMM runs' BLAS
+    threads and buffers do not compete with it): the host's cost of a queued launch of a prebuilt kernel and of
+    whole primitive calls (what ops pay), the same queued launches until the device has run them, and a
+    synchronous launch."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    code = LAUNCH_CHILD.format(index=index, batches=batches, per_batch=per_batch)
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True,
+                         timeout=300).stdout
+    return {what: float(us) for what, us in (line.split("\t") for line in out.strip().splitlines())}
 
 
 STARTUP_CHILD = """
@@ -146,7 +174,7 @@ def main() -> None:
                 rows.append((name, f"GEMM {n} ({path})", g, f"GFLOPS  {g / np_gemm[n]:.2f}x NumPy"))
         f = fused_opencl(be)
         rows.append((name, "relu(a*b+c) 16M, fused", f, f"GB/s  {f / np_fused:.2f}x NumPy"))
-        rows += [(name, f"queued launch, {what}", us, "us") for what, us in launch_overhead(be).items()]
+        rows += [(name, what, us, "us") for what, us in launch_overhead(info.index).items()]
         cold, warm = startup(info.index)
         rows.append((name, "start-up, 1st process (cold)", cold, "s"))
         rows.append((name, "start-up, 2nd process (cached)", warm, f"s  {cold / warm:.1f}x faster"))

@@ -40,6 +40,33 @@ def require_dtype(device):
     return require
 
 
+@pytest.fixture
+def count_primitives(device, monkeypatch):
+    """Call to start counting: returns the list that the primitive calls made from then on are appended to, by name,
+    on `device` and cpu. prims.fused counts once as "fused", whether the backend runs it as one kernel or replays it."""
+    def start() -> list[str]:
+        from distgrad import prims as P
+        from distgrad.device import backend_for
+        launched, depth = [], [0]
+
+        def counting(what, f):
+            def wrapper(*args, **kwargs):
+                if depth[0] == 0:        # the primitives a backend without fused() replays belong to the P.fused call
+                    launched.append(what)
+                depth[0] += 1
+                try:
+                    return f(*args, **kwargs)
+                finally:
+                    depth[0] -= 1
+            return wrapper
+        monkeypatch.setattr(P, "fused", counting("fused", P.fused))
+        for backend in {backend_for(device), backend_for("cpu")}:
+            for prim in ("copy", "fill", "unary", "binary", "where", "reduce", "matmul", "gather", "scatter", "random"):
+                monkeypatch.setattr(backend, prim, counting(prim, getattr(backend, prim)))
+        return launched
+    return start
+
+
 # ---- parameter-server jobs (tests/test_distributed_ps.py, tests/test_distributed_faults.py)
 
 PS_JOB_PRELUDE = """

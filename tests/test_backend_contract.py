@@ -470,9 +470,10 @@ def path(request, be):
         return
     if request.param == "blas" and not be.host_memory:
         pytest.skip(f"{be.device} keeps buffers in device memory: no mapped-BLAS path")
-    saved, be.matmul_path = be.matmul_path, request.param
+    saved = be.matmul_path, be.mapped_min_flops
+    be.matmul_path, be.mapped_min_flops = request.param, 0   # the mapped path even for the tests' small shapes
     yield request.param
-    be.matmul_path = saved
+    be.matmul_path, be.mapped_min_flops = saved
 
 
 @pytest.mark.oclgrind
@@ -497,6 +498,21 @@ def test_matmul_integers_and_empty_k(be, path):
     check(be, be.matmul(be.from_numpy(av), be.from_numpy(bv)), av @ bv, exact=True)
     e = be.matmul(be.from_numpy(np.zeros((1, 3, 0), np.float32)), be.from_numpy(np.zeros((1, 0, 4), np.float32)))
     check(be, e, np.zeros((1, 3, 4), np.float32), exact=True)
+
+
+def test_mapped_blas_only_above_its_size_threshold(be, monkeypatch):
+    if be is CPU or not be.host_memory:
+        pytest.skip(f"{be.device} has no mapped-BLAS path")
+    monkeypatch.setattr(be, "matmul_path", "blas")
+    mapped = []
+    real = be._matmul_mapped
+    monkeypatch.setattr(be, "_matmul_mapped", lambda *args: mapped.append(args[0].shape) or real(*args))
+    side = round(be.mapped_min_flops ** (1 / 3)) + 1   # side**3 multiply-adds: just above the threshold
+    for m in (8, side):
+        a, av = make(be, rand((1, m, side)), "contiguous")
+        b, bv = make(be, rand((1, side, side), seed=1), "contiguous")
+        check(be, be.matmul(a, b), av @ bv, rtol=1e-3, atol=1e-3)
+    assert mapped == [(1, side, side)]   # the small product went to the queued kernel, the large one to BLAS
 
 
 # ---- indexing ------------------------------------------------------------------------------------------------------

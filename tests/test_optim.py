@@ -124,26 +124,9 @@ FUSED_STEPS = [  # optimizer, options, fused kernels per parameter in a step aft
 
 @pytest.mark.parametrize("name, kw, kernels, counter", FUSED_STEPS,
                          ids=[f"{r[0]}-{'-'.join(r[1])}" for r in FUSED_STEPS])
-def test_step_is_a_few_fused_kernels_per_parameter(name, kw, kernels, counter, device, monkeypatch):
-    from distgrad import prims as P
-    from distgrad.device import backend_for
+def test_step_is_a_few_fused_kernels_per_parameter(name, kw, kernels, counter, device, count_primitives):
     _, _, opt = _run(name, kw, device, steps=1)
-    launched, depth = [], [0]
-
-    def counting(what, f):
-        def wrapper(*args, **kwargs):
-            if depth[0] == 0:        # the primitives a backend without fused() replays belong to the P.fused call
-                launched.append(what)
-            depth[0] += 1
-            try:
-                return f(*args, **kwargs)
-            finally:
-                depth[0] -= 1
-        return wrapper
-    monkeypatch.setattr(P, "fused", counting("fused", P.fused))
-    for backend in {backend_for(device), backend_for("cpu")}:     # cpu holds the step counters
-        for prim in ("copy", "fill", "unary", "binary", "where", "reduce", "matmul", "gather", "scatter", "random"):
-            monkeypatch.setattr(backend, prim, counting(prim, getattr(backend, prim)))
+    launched = count_primitives()   # on device and on cpu, which holds the step counters
     opt.step()
     # besides the fused updates, the step counter (a host tensor, as PyTorch's) takes one add per parameter
     assert sorted(launched) == sorted(["fused"] * 2 * kernels + ["binary"] * 2 * counter)

@@ -5,6 +5,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any, Self
 
+from distgrad.nn.fusion import fusable, run_fused
 from distgrad.nn.module import Module, _addindent
 
 
@@ -73,8 +74,15 @@ class Sequential(Module):
         return self
 
     def forward(self, input: Any) -> Any:
-        for module in self:
-            input = module(input)
+        modules = list(self._modules.values())
+        i = 0
+        while i < len(modules):
+            if i + 1 < len(modules) and fusable(modules[i], modules[i + 1]):   # NOTE [ Activation epilogues ]
+                input = run_fused(modules[i], modules[i + 1], input)
+                i += 2
+            else:
+                input = modules[i](input)
+                i += 1
         return input
 
 

@@ -275,8 +275,15 @@ def _same_padding(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> list[in
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
            dilation: Any = 1, groups: int = 1) -> Tensor:
     """2-d cross-correlation: windows (Tensor.unfold) times the weight matrix, one matmul per group."""
+    return conv2d_then(None, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d_then(epilogue: str | None, input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+                padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """conv2d whose bias add also applies an activation (ops.EPILOGUES) in its kernel: the values of
+    epilogue(conv2d(...)), with the graph of conv2d alone (NOTE [ Activation epilogues ] in nn/fusion.py)."""
     if input.ndim == 3:
-        return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
+        return conv2d_then(epilogue, input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0)
     (sh, sw), (dh, dw) = _pair(stride), _pair(dilation)
     out_c, cg, kh, kw = weight.shape
     if input.ndim != 4 or input.shape[1] != cg * groups:
@@ -300,7 +307,11 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     cols = win.reshape(n, groups, cg, oh, ow, kh, kw).permute(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * oh * ow, -1)
     w = weight.reshape(groups, out_c // groups, cg * kh * kw).transpose(1, 2)
     out = cols.matmul(w).reshape(groups, n, oh, ow, out_c // groups).permute(1, 0, 4, 2, 3).reshape(n, out_c, oh, ow)
-    return out if bias is None else out + bias.reshape(1, -1, 1, 1)
+    if bias is None:
+        if epilogue is not None:
+            raise ValueError("conv2d_then: an epilogue rides on the bias add; without a bias apply it as its own op")
+        return out
+    return ops.Add.apply(*out._broadcast(bias.reshape(1, -1, 1, 1)), epilogue=epilogue)
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
