@@ -7,6 +7,19 @@ from distgrad import ops
 from distgrad import views as V
 from distgrad.dims import broadcast_shapes, check_same_device, numel, wrap_dim
 
+# PyTorch 2.13's messages: mm names the C++ types, the others the scalar types
+DTYPE_MISMATCH = {"mm": "expected m1 and m2 to have the same dtype, but got: {a_cpp} != {b_cpp}",
+                  "bmm": "expected scalar type {a} but found {b}",
+                  "addmm": "mat1 and mat2 must have the same dtype, but got {a} and {b}",
+                  "dot": "dot : expected both vectors to have same dtype, but found {a} and {b}"}
+_CPP_NAME = {"Double": "double", "Float": "float", "Half": "c10::Half", "Long": "long int", "Int": "int",
+             "Short": "short int", "Char": "signed char", "Byte": "unsigned char", "Bool": "bool"}
+
+
+def _scalar_type(dtype: Any) -> str:
+    """PyTorch's ScalarType name: Float, Long, ..."""
+    return dtype.legacy_name.removesuffix("Tensor")
+
 
 class LinearAlgebraOps:
     """mm, bmm, addmm, dot, outer, matmul (@), trace, diagonal, diag, triu, tril."""
@@ -16,7 +29,8 @@ class LinearAlgebraOps:
     def _check_matmul_dtype(self, other: Any, name: str) -> None:
         check_same_device(self._view, other._view)
         if self.dtype is not other.dtype:
-            raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {self.dtype} != {other.dtype}")
+            a, b = _scalar_type(self.dtype), _scalar_type(other.dtype)
+            raise RuntimeError(DTYPE_MISMATCH[name].format(a=a, b=b, a_cpp=_CPP_NAME[a], b_cpp=_CPP_NAME[b]))
 
     def mm(self, mat2: Any) -> Any:
         if self.ndim != 2 or mat2.ndim != 2:
@@ -44,18 +58,20 @@ class LinearAlgebraOps:
         if mat1.ndim != 2 or mat2.ndim != 2 or mat1.shape[1] != mat2.shape[0]:
             return self + mat1.mm(mat2)        # mm raises PyTorch's error for the bad shapes
         broadcast_shapes(self._view.shape, (mat1.shape[0], mat2.shape[1]))
-        self._check_matmul_dtype(mat1, "addmm")
-        if self.dtype is not mat1.dtype:
-            raise RuntimeError(f"self and mat2 must have the same dtype, but got {self.dtype} and {mat1.dtype}")
+        mat1._check_matmul_dtype(mat2, "addmm")
+        check_same_device(self._view, mat1._view)
+        if self.dtype is not mat2.dtype:
+            raise RuntimeError(f"self and mat2 must have the same dtype, but got {_scalar_type(self.dtype)} and "
+                               f"{_scalar_type(mat2.dtype)}")
         return ops.Addmm.apply(self, mat1, mat2)
 
     def dot(self, other: Any) -> Any:
         if self.ndim != 1 or other.ndim != 1:
             raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {other.ndim}D tensors")
         if self.numel() != other.numel():
-            raise RuntimeError("inconsistent tensor size, expected tensor [{}] and src [{}] to have the same number "
-                               "of elements, but got {} and {} elements respectively".format(
-                                   self.numel(), other.numel(), self.numel(), other.numel()))
+            n, m = self.numel(), other.numel()
+            raise RuntimeError(f"inconsistent tensor size, expected tensor [{n}] and src [{m}] to have the same number "
+                               f"of elements, but got {n} and {m} elements respectively")
         self._check_matmul_dtype(other, "dot")
         return ops.Dot.apply(self, other)
 

@@ -110,3 +110,14 @@ def test_no_bias_and_subclasses_run_unfused(device, count_primitives):
     h = np.maximum(numpy_of(x) @ numpy_of(model[0].weight).T, 0)
     want = 1 / (1 + np.exp(-(h @ numpy_of(model[2].weight).T + numpy_of(model[2].bias) + 1)))
     np.testing.assert_allclose(numpy_of(y), want, rtol=1e-5, atol=1e-6)
+
+
+def test_inputs_the_layer_refuses_get_the_layers_own_errors(device):
+    model = nn.Sequential(nn.Linear(5, 4), nn.ReLU()).to(device)
+    with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(3x6 and 5x4\)"):
+        model(torch.randn(3, 6, device=device))
+    with pytest.raises(RuntimeError, match="mat1 and mat2 must have the same dtype, but got Double and Float"):
+        model(torch.randn(3, 5, dtype=torch.float64, device=device))
+    y = model(torch.ones(5, device=device))                 # 1-d input: fused, shape (4,) as unfused
+    want = np.maximum(numpy_of(model[0].weight).sum(1) + numpy_of(model[0].bias), 0)
+    np.testing.assert_allclose(numpy_of(y), want, rtol=1e-5, atol=1e-6)

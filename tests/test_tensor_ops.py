@@ -1,6 +1,7 @@
 """Elementwise ops, comparisons, reductions, linear algebra, in-place ops, out=, and Python protocol methods."""
 import math
 import operator
+import re
 import warnings
 
 import numpy as np
@@ -201,7 +202,7 @@ def test_logical_ops_and_nan_inf(device):
     assert x.isfinite().tolist() == [True, False, False, False]
     assert dg.isnan(dg.tensor([1, 2], device=device)).tolist() == [False, False]
     with pytest.raises(RuntimeError, match="Negation, the `-` operator, on a bool tensor is not supported"):
-        -t
+        _ = -t
 
 
 def test_broadcast_error_names_sizes(device):
@@ -656,3 +657,19 @@ def test_inplace_unary_writes_self_and_differentiates(name, device):
     getattr(x2, name)().sum().backward()  # the out-of-place op's gradient, checked by gradcheck in CASES
     np.testing.assert_allclose(x.grad.cpu().numpy(), x2.grad.cpu().numpy(), rtol=1e-12)
     assert getattr(dg.Tensor, name + "_").__name__ == name + "_"
+
+
+@pytest.mark.parametrize("op, message", [
+    (lambda a, w: a.mm(w), "expected m1 and m2 to have the same dtype, but got: long int != float"),
+    (lambda a, w: a[None].bmm(w[None]), "expected scalar type Long but found Float"),
+    (lambda a, w: a[0].dot(w[0]), "dot : expected both vectors to have same dtype, but found Long and Float"),
+    (lambda a, w: dg.addmm(w[0], a, w), "mat1 and mat2 must have the same dtype, but got Long and Float"),
+    (lambda a, w: dg.addmm(a[0], w, w), "self and mat2 must have the same dtype, but got Long and Float"),
+    (lambda a, w: dg.nn.functional.linear(a.double(), w, w[0]),
+     "mat1 and mat2 must have the same dtype, but got Double and Float"),
+], ids=["mm", "bmm", "dot", "addmm", "addmm-self", "linear"])
+def test_matmul_dtype_mismatch_messages(device, op, message):
+    # the messages PyTorch 2.13 gives for an int64 / float64 operand against float32 ones
+    a, w = dg.ones(2, 2, dtype=dg.int64, device=device), dg.ones(2, 2, device=device)
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        op(a, w)

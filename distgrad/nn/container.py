@@ -77,7 +77,7 @@ class Sequential(Module):
         modules = list(self._modules.values())
         i = 0
         while i < len(modules):
-            if i + 1 < len(modules) and fusable(modules[i], modules[i + 1]):   # NOTE [ Activation epilogues ]
+            if i + 1 < len(modules) and fusable(modules[i], modules[i + 1], input):   # NOTE [ Activation epilogues ]
                 input = run_fused(modules[i], modules[i + 1], input)
                 i += 2
             else:

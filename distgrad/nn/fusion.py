@@ -29,10 +29,15 @@ def _hooked(m: Module) -> bool:
     return bool(m._forward_pre_hooks or m._forward_hooks or m._backward_hooks)
 
 
-def fusable(layer: Module, activation: Module) -> bool:
-    """Whether run_fused(layer, activation, x) may stand in for activation(layer(x))."""
-    return (type(activation) in ACTIVATIONS and type(layer) in LAYERS and layer.bias is not None
-            and not _hooked(layer) and not _hooked(activation))
+def fusable(layer: Module, activation: Module, input: Tensor) -> bool:
+    """Whether run_fused(layer, activation, input) may stand in for activation(layer(input)). Inputs that the layer
+    would refuse (dtype, device, size) run unfused, so the errors are the layer's own."""
+    if type(activation) not in ACTIVATIONS or type(layer) not in LAYERS or layer.bias is None:
+        return False
+    w = layer.weight
+    return (not _hooked(layer) and not _hooked(activation) and isinstance(input, Tensor)
+            and input.dtype is w.dtype and input.device == w.device
+            and (type(layer) is Conv2d or (input.ndim >= 1 and input.shape[-1] == w.shape[1])))
 
 
 def run_fused(layer: Module, activation: Module, input: Tensor) -> Tensor:
