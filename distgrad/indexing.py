@@ -31,7 +31,8 @@ def _as_index_tensor(item: Any, device: Any) -> Tensor:
         raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
     if t.device != device:
         if t.device.type != "cpu":     # PyTorch moves a cpu index to the indexed tensor's device, and only that
-            raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed tensor ({device})")
+            raise RuntimeError("indices should be either on cpu or on the same device as the indexed tensor "
+                               f"({device})")
         t = t.to(device)
     return t
 

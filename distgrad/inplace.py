@@ -48,8 +48,9 @@ def check_overlap(v: Any, overlap: str = "refuse") -> None:
         if overlap == "refuse":
             raise RuntimeError(_OVERLAP)
         example = "tensor[mask] = scalar" if overlap == "masked_fill_" else "tensor[indices] = tensor"
-        warnings.warn(f"Use of {overlap} on expanded tensors is deprecated. Please clone() the tensor before performing "
-                      f"this operation. This also applies to advanced indexing e.g. {example}", UserWarning, stacklevel=3)
+        warnings.warn(f"Use of {overlap} on expanded tensors is deprecated. Please clone() the tensor before "
+                      f"performing this operation. This also applies to advanced indexing e.g. {example}", UserWarning,
+                      stacklevel=5)           # the user's line, through write or _put
 
 
 def _check(t: Any) -> None:

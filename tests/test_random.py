@@ -161,7 +161,8 @@ def test_multinomial_errors(make, num_samples, replacement, error, message, devi
 
 def test_uniform_and_normal_refuse_bad_bounds_with_pytorch_text(device):
     x = dg.zeros(3, device=device)
-    with pytest.raises(RuntimeError, match=r"^uniform_ expects to return a \[from, to\) range, but found from=2 > to=1$"):
+    with pytest.raises(RuntimeError, match=r"^uniform_ expects to return a \[from, to\) range, but found from=2 > "
+                                           r"to=1$"):
         x.uniform_(2.0, 1.0)
     with pytest.raises(RuntimeError, match=r"^uniform_ expects to return a \[from, to\) range, but found from=2.5 > "
                                            r"to=1.25$"):

@@ -625,15 +625,17 @@ def test_overlapping_writes_pytorch_allows_or_only_warns_about(device):
     assert base.tolist() == [6.0, 6.0, 6.0]
     assert dg.zeros(3, 1, device=device).expand(3, 1).add_(1).tolist() == [[1.0]] * 3     # stride 0 on a dim of size 1
     assert dg.zeros(3, device=device).expand(0, 3).add_(1).shape == (0, 3)
-    with pytest.warns(UserWarning, match=r"^Use of masked_fill_ on expanded tensors is deprecated. Please clone\(\) the "
-                                         r"tensor before performing this operation. This also applies to advanced "
-                                         r"indexing e.g. tensor\[mask\] = scalar$"):
+    with pytest.warns(UserWarning, match=r"^Use of masked_fill_ on expanded tensors is deprecated. Please clone\(\) "
+                                         r"the tensor before performing this operation. This also applies to advanced "
+                                         r"indexing e.g. tensor\[mask\] = scalar$") as caught:
         e.masked_fill_(dg.tensor([True, False, True], device=device), 1.0)
+    assert caught[0].filename == __file__
     index_put = r"^Use of index_put_ on expanded tensors is deprecated. .* e.g. tensor\[indices\] = tensor$"
-    with pytest.warns(UserWarning, match=index_put):
+    with pytest.warns(UserWarning, match=index_put) as caught:
         e[dg.tensor([0], device=device)] = 3.0
-    with pytest.warns(UserWarning, match=index_put):
+    with pytest.warns(UserWarning, match=index_put) as caught_too:
         e.index_put_((dg.tensor([1], device=device),), dg.tensor(4.0, device=device))
+    assert caught[0].filename == caught_too[0].filename == __file__        # the warnings point at the caller
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         e[0, dg.tensor([0, 2], device=device)] = 5.0     # index_put_ on the slice e[0], which does not overlap
