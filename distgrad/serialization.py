@@ -152,9 +152,9 @@ def _resolve_class(path: str, name: str) -> type:
     for part in qualname.split(".") if module is not None else []:
         cls = getattr(cls, part, None)
     if not isinstance(cls, type):
-        raise RuntimeError(f"{name}: the checkpoint holds an object of class {mod_name}.{qualname}, which is not "
-                           "imported in this process; import or define it before distgrad.load (load never imports "
-                           "modules itself)")
+        raise RuntimeError(  # noqa: TRY004 (a load error about the file, not a wrong argument)
+            f"{name}: the checkpoint holds an object of class {mod_name}.{qualname}, which is not imported in this "
+            "process; import or define it before distgrad.load (load never imports modules itself)")
     if not (issubclass(cls, Module) or cls in _safe_globals):
         raise RuntimeError(f"{name}: the checkpoint holds an object of class {mod_name}.{qualname}, which is not an "
                            "nn.Module and not allowed; if you trust the file, call "
@@ -162,23 +162,47 @@ def _resolve_class(path: str, name: str) -> type:
     return cls
 
 
-def _map_device(saved: str, map_location: Any) -> str:
-    if map_location is None:
-        return saved
+def _saved_array(data: memoryview, entry: dict) -> tuple[np.ndarray, Any, str]:
+    """One tensor table entry as (native-endian array, dtype, saved device string)."""
+    from distgrad.dtypes import BY_NAME
+    dt = BY_NAME[entry["dtype"]]
+    arr = np.frombuffer(data, dtype=dt.np.newbyteorder("<"), count=_count(entry["shape"]), offset=entry["offset"])
+    return arr.reshape(entry["shape"]).astype(dt.np), dt, entry["device"]
+
+
+def _restore(arr: np.ndarray, dtype: Any, saved: str, map_location: Any) -> Any:
+    """A saved tensor placed as map_location says (see load); a map_location function runs here, outside the
+    decoder, so its own exceptions reach the caller unchanged."""
+    from distgrad.creation import tensor as make_tensor
+    from distgrad.device import device
+    from distgrad.tensor import Tensor
     if isinstance(map_location, dict):
-        return str(map_location.get(saved, saved))
-    if callable(map_location):
-        raise TypeError("map_location as a function is not supported; pass a device, a string or a dict")
-    return str(map_location)
+        map_location = map_location.get(saved, saved)
+    if map_location is None or isinstance(map_location, (str, device)):
+        return make_tensor(arr, dtype=dtype, device=str(saved if map_location is None else map_location))
+    on_cpu = make_tensor(arr, dtype=dtype, device="cpu")
+    out = map_location(on_cpu, saved)
+    if out is None:
+        return on_cpu.to(saved)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"map_location function must return a tensor or None, but returned {type(out).__name__}")
+    return out
 
 
 def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only: bool | None = None,
          **kwargs: Any) -> Any:
-    """Load an object saved by distgrad.save; tensors go to map_location (a device, string or {from: to} dict).
+    """Load an object saved by distgrad.save.
+
+    map_location, as in PyTorch: None puts each tensor back on the device it was saved from; a device or string
+    puts every tensor there; a dict {saved: new} maps device strings ("opencl:0" -> "cpu"), others stay; a function
+    (storage, location) is called once per stored tensor with that tensor loaded on the cpu and its saved device
+    string, and returns the tensor to use (on any device) or None for the saved device. distgrad has no untyped
+    storages, so "storage" is the whole saved tensor (shape and dtype included): `lambda storage, loc: storage`
+    loads everything on the cpu and `lambda storage, loc: storage.cuda()` moves it, as in PyTorch. A tensor saved
+    twice (tied weights) is one stored tensor, so the function sees it once.
 
     Differs from PyTorch: nothing is unpickled; see NOTE [ Checkpoint format ]. weights_only=True also refuses
     module objects."""
-    from distgrad.creation import tensor as make_tensor
     from distgrad.dtypes import BY_NAME
     from distgrad.nn.module import Module
     from distgrad.nn.parameter import Parameter
@@ -213,18 +237,11 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only
                            f"{len(data) - data_size} unexpected bytes after the tensor data")
     if zlib.crc32(data) != crc:
         raise RuntimeError(f"{name}: corrupt checkpoint: tensor data checksum mismatch")
-    tensors: dict[int, Any] = {}
-
-    def get_tensor(i: int) -> Any:
-        if i not in tensors:
-            e = entries[i]
-            dt = BY_NAME[e["dtype"]]
-            arr = np.frombuffer(data, dtype=dt.np.newbyteorder("<"), count=_count(e["shape"]),
-                                offset=e["offset"]).reshape(e["shape"])
-            tensors[i] = make_tensor(arr.astype(dt.np), dtype=dt,
-                                     device=_map_device(e["device"], map_location))
-        return tensors[i]
-
+    try:
+        arrays = [_saved_array(data, e) for e in entries]
+    except Exception as e:  # noqa: BLE001 (as for the header)
+        raise RuntimeError(f"{name}: corrupt checkpoint tensor table ({type(e).__name__}: {e})") from None
+    tensors = [_restore(arr, dt, saved, map_location) for arr, dt, saved in arrays]
     params: dict[int, Any] = {}
 
     def ext_hook(code: int, payload: bytes) -> Any:
@@ -235,10 +252,10 @@ def load(f: str | os.PathLike | BinaryIO, map_location: Any = None, weights_only
             return device(payload.decode())
         v = unpack(payload)
         if code == 1:
-            return get_tensor(v[0])
+            return tensors[v[0]]
         if code == 2:
             if v[0] not in params:
-                params[v[0]] = Parameter(get_tensor(v[0]), requires_grad=v[1])
+                params[v[0]] = Parameter(tensors[v[0]], requires_grad=v[1])
             return params[v[0]]
         if code == 3:
             return tuple(v)

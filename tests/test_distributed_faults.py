@@ -89,7 +89,11 @@ def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(ps_jo
                 time.sleep(0.05)
             shards = status.get("ps") or [f"tcp://127.0.0.1:{port}"]
             inboxes = [peer[1] for peer in status.get("peers") or []]
-            socks = [connection.connect(ctx, zmq.DEALER, a, secret, False, timeout=20) for a in shards]
+            socks = []
+            for a in shards:   # a stop between connects ends the thread within one connect's timeout
+                if stop.is_set():
+                    return
+                socks.append(connection.connect(ctx, zmq.DEALER, a, secret, False, timeout=20))
             intruders: list[zmq.Socket] = []
             while not stop.is_set():
                 for sock in socks:  # authenticated: the messages themselves must be rejected
@@ -124,7 +128,7 @@ def test_fuzzing_every_server_socket_during_a_run_leaves_the_weights_right(ps_jo
     finally:
         run.kill()
         stop.set()
-        fuzzer.join(30)  # each of its waits is bounded (connect 20 s, request 5 s)
+        fuzzer.join(45)  # it checks stop between its waits, each bounded (connect 20 s, request 5 s)
     assert not fuzzer.is_alive()
     assert run.returncode == 0, out + err
     assert out.count("PASS") == 3 and sent[0] > 200

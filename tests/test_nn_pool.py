@@ -104,6 +104,8 @@ GRAD_CASES = [  # id, fn of a float64 input, input shape
     ("avg_ceil", lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True), (1, 2, 6, 5)),
     ("avg_ceil_exclude", lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False), (1, 2, 6, 5)),
     ("avg_divisor", lambda x: F.avg_pool2d(x, 2, ceil_mode=True, divisor_override=3), (2, 5, 5)),
+    ("adaptive_3d", lambda x: F.adaptive_avg_pool3d(x, (2, 1, 3)), (1, 3, 2, 5)),
+    ("adaptive_1d", lambda x: F.adaptive_avg_pool1d(x, 3), (2, 2, 5)),
     ("unpool", lambda x: F.max_unpool2d(x, dg.tensor([[[[0, 3], [9, 14]]]]), 2, output_size=(4, 4)), (1, 1, 2, 2)),
 ]
 
@@ -121,6 +123,69 @@ def test_max_pool_gradient_goes_to_first_maximum_as_pytorch(device):
     assert type(out.grad_fn).__name__ == "MaxPool2DWithIndicesBackward0"
 
 
+INF = float("inf")
+MINUS_INF_CASES = [  # id, input, kwargs, PyTorch 2.13's output, indices, and input gradient for upstream 1, 2, 3, ...
+    ("padded", [[-INF, -INF, 1.0], [-INF, -INF, 2.0], [0.0, 3.0, -INF]], {"kernel_size": 2, "stride": 1, "padding": 1},
+     [[-INF, -INF, 1.0, 1.0], [-INF, -INF, 2.0, 2.0], [0.0, 3.0, 3.0, 2.0], [0.0, 3.0, 3.0, -INF]],
+     [[0, 0, 2, 2], [0, 0, 5, 5], [6, 7, 7, 5], [6, 7, 7, 8]], [[14.0, 0.0, 7.0], [0.0, 0.0, 27.0], [22.0, 50.0, 16.0]]),
+    ("dilated", [[-INF, 5.0, -INF], [1.0, -INF, -INF]],
+     {"kernel_size": 2, "stride": 1, "padding": 1, "dilation": (1, 3)},
+     [[-INF, -INF], [-INF, 1.0], [-INF, 1.0]], [[2, 0], [2, 3], [5, 3]], [[2.0, 0.0, 4.0], [10.0, 0.0, 5.0]]),
+    ("all_minus_inf_ceil", [[-INF] * 3] * 3, {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+     [[-INF, -INF], [-INF, -INF]], [[0, 1], [3, 4]], [[1.0, 2.0, 0.0], [3.0, 4.0, 0.0], [0.0, 0.0, 0.0]]),
+    # windows over padding only: PyTorch's index is its first grid element past the padding, outside the row here;
+    # PyTorch's backward sends the first window's gradient to flat index 2 (input [1, 0]), distgrad to no element
+    ("padding_only", [[1.0, 2.0], [3.0, 4.0]], {"kernel_size": (1, 2), "padding": (0, 1), "dilation": (1, 3)},
+     [[-INF], [-INF]], [[2], [4]], [[0.0, 0.0], [0.0, 0.0]]),
+]
+
+
+@pytest.mark.parametrize("x, kw, out, idx, grad", [c[1:] for c in MINUS_INF_CASES],
+                         ids=[c[0] for c in MINUS_INF_CASES])
+def test_max_pool2d_windows_without_a_finite_maximum_as_pytorch(x, kw, out, idx, grad, device):
+    """A window whose maximum is -inf reports (and takes the gradient at) its first in-bounds element, as PyTorch."""
+    x = dg.tensor([[x]], dtype=dg.float64, device=device, requires_grad=True)
+    o, i = F.max_pool2d(x, return_indices=True, **kw)
+    assert o[0, 0].tolist() == out and i[0, 0].tolist() == idx
+    o.backward(dg.arange(1.0, o.numel() + 1, dtype=dg.float64, device=device).reshape(o.shape))
+    assert x.grad[0, 0].tolist() == grad
+
+
+def test_adaptive_avg_pool_1d_3d_match_the_2d_windows(device):
+    """Adaptive windows are products of one interval per dim: 3-d pooling of a depth-1 volume is 2-d pooling, and 1-d
+    pooling of rows is 2-d pooling with output height 1. The 2-d windows against PyTorch 2.13's literals in test_nn."""
+    x = dg.tensor(X, device=device)
+    np.testing.assert_allclose(F.adaptive_avg_pool3d(x.unsqueeze(2), (1, 3, 4)).squeeze(2).cpu().numpy(),
+                               np_pool_adaptive(X, (3, 4)), rtol=1e-12)
+    np.testing.assert_allclose(F.adaptive_avg_pool1d(x.flatten(0, 1), 4).cpu().numpy(),
+                               np_pool_adaptive(X.reshape(6, 1, 7, 6), (7, 4)).reshape(6, 7, 4), rtol=1e-12)
+    assert F.adaptive_avg_pool3d(x, (None, 2, 5)).shape == (2, 3, 2, 5)
+
+
+def np_pool_adaptive(x, sizes):
+    """Output (i, j) averages rows floor(i * h / oh) .. ceil((i + 1) * h / oh) - 1 and the same for columns."""
+    (h, w), (oh, ow) = x.shape[-2:], sizes
+    out = np.zeros(x.shape[:-2] + (oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            out[..., i, j] = x[..., i * h // oh:-(-(i + 1) * h // oh), j * w // ow:-(-(j + 1) * w // ow)].mean((-2, -1))
+    return out
+
+
+def test_pool_grad_fn_names_and_a_second_backward_as_pytorch(device):
+    x = dg.tensor(X[:1, :1, :4, :4], device=device, requires_grad=True)
+    names = {"AvgPool2DBackward0": F.avg_pool2d(x, 2), "AdaptiveAvgPool2DBackward0": F.adaptive_avg_pool2d(x, 3),
+             "MaxPool2DWithIndicesBackward0": F.max_pool2d(x, 2)}
+    assert {type(out.grad_fn).__name__ for out in names.values()} == set(names)
+    out = names["AvgPool2DBackward0"]
+    out.sum().backward(retain_graph=True)
+    out.sum().backward()          # the named node let its composite's graph go, and rebuilds it (it is linear)
+    assert x.grad.tolist() == [[[[0.5] * 4] * 4]]
+    up = F.interpolate(x, scale_factor=1.5, mode="bicubic")
+    first = dg.autograd.grad(up.sum(), x, retain_graph=True)[0]
+    assert dg.autograd.grad(up.sum(), x)[0].tolist() == first.tolist()
+
+
 def test_max_unpool2d_inverts_max_pool2d(device):
     x = dg.tensor(X, dtype=dg.float32, device=device)
     pool, unpool = nn.MaxPool2d(2, return_indices=True), nn.MaxUnpool2d(2)
@@ -132,6 +197,17 @@ def test_max_unpool2d_inverts_max_pool2d(device):
     assert restored.shape == (2, 3, 7, 6) and unpool(out, idx).shape == (2, 3, 6, 6)
     np.testing.assert_allclose(restored.cpu().numpy(), ref.reshape(X.shape).astype(np.float32))
     assert repr(unpool) == "MaxUnpool2d(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0))"
+
+
+def test_max_unpool2d_repeated_indices_write_once(device):
+    """A repeated index holds one input, not a sum: the last in plane order, as PyTorch on one thread (its docs call
+    repeated indices nondeterministic); the gradient reaches every input that wrote there, as PyTorch's."""
+    x = dg.tensor(np.arange(1.0, 10.0).reshape(1, 1, 3, 3), device=device, requires_grad=True)
+    out = F.max_unpool2d(x, dg.tensor([[[[7, 2, 7], [2, 7, 2], [0, 7, 1]]]], device=device), 2, output_size=(5, 5))
+    assert out[0, 0, :2].tolist() == [[7.0, 9.0, 6.0, 0.0, 0.0], [0.0, 0.0, 8.0, 0.0, 0.0]]
+    assert out.sum().item() == 30.0
+    out.backward(dg.arange(25.0, dtype=dg.float64, device=device).reshape(1, 1, 5, 5))
+    assert x.grad[0, 0].tolist() == [[7.0, 2.0, 7.0], [2.0, 7.0, 2.0], [0.0, 7.0, 1.0]]
 
 
 def test_pool_errors_match_pytorch():

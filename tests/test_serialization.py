@@ -45,6 +45,42 @@ def test_round_trip_of_nested_objects(tmp_path, device):
     assert back["bytes"] == b"\x00\x01" and dg.load(path, map_location="cpu")["t"].device.type == "cpu"
 
 
+def test_map_location_forms_as_pytorch(tmp_path, device):
+    t = dg.arange(6.0, device=device).reshape(2, 3)
+    path, saved = tmp_path / "m.pt", str(t.device)
+    dg.save({"a": t, "b": t, "c": dg.ones(2, dtype=dg.int16, device=device)}, path)
+    calls = []
+
+    def keep(storage, location):
+        calls.append((storage.device.type, location, storage.dtype, tuple(storage.shape)))
+        return storage
+    back = dg.load(path, map_location=keep)
+    # once per stored tensor (the tied one once), loaded on the cpu, with its saved device string, as PyTorch
+    assert calls == [("cpu", saved, dg.float32, (2, 3)), ("cpu", saved, dg.int16, (2,))]
+    assert back["a"] is back["b"] and back["a"].device.type == "cpu" and back["a"].tolist() == t.tolist()
+    assert dg.load(path, map_location=lambda storage, loc: None)["a"].device == t.device
+    assert dg.load(path, map_location=lambda storage, loc: storage.to(device))["c"].device == t.device
+    assert dg.load(path, map_location={saved: "cpu"})["a"].device.type == "cpu"
+    assert dg.load(path, map_location={"elsewhere": "cpu"})["a"].device == t.device
+    assert dg.load(path, map_location=dg.device("cpu"))["c"].tolist() == [1, 1]
+
+
+def test_map_location_errors_are_the_callers_not_corruption(tmp_path):
+    path = tmp_path / "m.pt"
+    dg.save({"a": dg.ones(2)}, path)
+
+    def refuse(storage, location):
+        raise ValueError("mine")
+    with pytest.raises(ValueError, match="^mine$"):
+        dg.load(path, map_location=refuse)
+    with pytest.raises(TypeError, match="'int' object is not callable"):      # PyTorch's error too
+        dg.load(path, map_location=5)
+    with pytest.raises(TypeError, match="map_location function must return a tensor or None, but returned int"):
+        dg.load(path, map_location=lambda storage, loc: 3)
+    with pytest.raises(RuntimeError, match="device type at start of device string: nonsense"):
+        dg.load(path, map_location="nonsense")
+
+
 def test_whole_model_save_and_load(tmp_path):
     model = Tiny().eval()
     dg.save(model, tmp_path / "model.pth")

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any
 
 from distgrad import autograd, ops
 from distgrad.creation import arange, ones, tensor, zeros
 from distgrad.dtypes import int64
-from distgrad.function import no_grad
-from distgrad.joining import broadcast_tensors, cat, stack, where
+from distgrad.function import enable_grad, is_grad_enabled, no_grad
+from distgrad.joining import broadcast_tensors, cat, where
 from distgrad.tensor import Tensor
 
 
@@ -35,6 +36,43 @@ class _DivByCount(_Op):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple:
         return grad / ctx.n, None
+
+
+class _LinearComposite(_Op):
+    """A composite of Tensor ops that is linear in its input, shown as one graph node with PyTorch's name
+    (`AvgPool2DBackward0`). Forward records the composite's own graph, and backward runs it and lets it go, as
+    PyTorch's node keeps no tensor after a backward. Being linear, its gradient does not depend on the input, so a
+    second backward (retain_graph=True) rebuilds that graph at zero."""
+
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, fn: Any, *args: Any) -> Tensor:
+        ctx.fn, ctx.args, ctx.shape = fn, args, input.shape
+        with enable_grad():
+            ctx.at = input.detach().requires_grad_()
+            ctx.out = fn(ctx.at, *args)
+        return ctx.out.detach()
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        if ctx.out is None:
+            with enable_grad():
+                ctx.at = grad.new_zeros(ctx.shape).requires_grad_()
+                ctx.out = ctx.fn(ctx.at, *ctx.args)
+        out, at, ctx.out, ctx.at = ctx.out, ctx.at, None, None
+        return (autograd.grad(out, at, grad)[0],) + (None,) * (len(ctx.needs_input_grad) - 1)
+
+
+_NODES = {name: type(name, (_LinearComposite,), {"__module__": __name__}) for name in (
+    "AvgPool2D", "AdaptiveAvgPool2D", "AdaptiveAvgPool3D", "UpsampleNearest1D", "UpsampleNearest2D",
+    "UpsampleNearest3D", "UpsampleNearestExact1D", "UpsampleNearestExact2D", "UpsampleNearestExact3D",
+    "UpsampleLinear1D", "UpsampleBilinear2D", "UpsampleBicubic2D", "UpsampleTrilinear3D")}
+
+
+def _as_node(name: str, fn: Any, input: Tensor, *args: Any) -> Tensor:
+    """fn(input, *args) for an fn linear in input; when it records a graph, one node named f"{name}Backward0"."""
+    if not (input.requires_grad and is_grad_enabled()):
+        return fn(input, *args)
+    return _NODES[name].apply(input, fn, *args)
 
 
 def _pair(x: Any) -> tuple[int, int]:
@@ -391,31 +429,59 @@ def _pool_windows(input: Tensor, kernel_size: Any, stride: Any, padding: Any, di
     return win[..., ::dh, ::dw] if dh > 1 or dw > 1 else win
 
 
+def _window_starts(n: int, k: int, s: int, p: int, d: int, n_out: int) -> list[int]:
+    """Per window along one dim, PyTorch's first element at or past 0 (n or more when none is in bounds)."""
+    return [(i * s - p) + max(0, -(i * s - p) + d - 1) // d * d for i in range(n_out)]
+
+
 class MaxPool2DWithIndices(_Op):
-    """The input elements at the given flat per-plane indices; the gradient goes to those elements only."""
+    """The input elements at the given flat per-plane positions, the gradient to those elements only; position H * W
+    (a window over padding only) reads -inf and takes no gradient."""
 
     @staticmethod
-    def forward(ctx: Any, input: Tensor, indices: Tensor) -> Tensor:
-        ctx.indices, ctx.shape = indices, input.shape
-        return input.flatten(-2).gather(-1, indices.flatten(-2)).reshape(indices.shape)
+    def forward(ctx: Any, input: Tensor, positions: Tensor, past_plane: bool) -> Tensor:
+        ctx.positions, ctx.shape = positions.flatten(-2), input.shape
+        plane = input.flatten(-2)
+        if past_plane:          # some position is H * W
+            plane = cat([plane, plane.new_full((*plane.shape[:-1], 1), -math.inf)], -1)
+        return plane.gather(-1, ctx.positions).reshape(positions.shape)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple:
-        plane = zeros(*ctx.shape[:-2], ctx.shape[-2] * ctx.shape[-1], dtype=grad.dtype, device=grad.device)
-        return plane.scatter_add(-1, ctx.indices.flatten(-2), grad.flatten(-2)).reshape(ctx.shape), None
+        hw = ctx.shape[-2] * ctx.shape[-1]
+        plane = zeros(*ctx.shape[:-2], hw + 1, dtype=grad.dtype, device=grad.device)
+        plane = plane.scatter_add(-1, ctx.positions, grad.flatten(-2))
+        return plane.narrow(-1, 0, hw).reshape(ctx.shape), None, None
 
 
 def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-    """Maximum over each window; with return_indices, also each maximum's flat index in its (H, W) plane (int64)."""
+    """Maximum over each window; with return_indices, also each maximum's flat index in its (H, W) plane (int64).
+
+    As PyTorch, a window whose maximum is -inf reports its first in-bounds element. Differs from PyTorch: a window over
+    padding only (possible with dilation) gives -inf and PyTorch's index, but no gradient, where PyTorch's backward
+    sends it to that flat index (another element, or none past the plane)."""
     windows = _pool_windows(input, kernel_size, stride, padding, dilation, ceil_mode, -math.inf)
     h, w = input.shape[-2:]
     plane = arange(h * w, device=input.device).reshape(h, w)
-    # padding and ceil_mode overhang hold -inf, so the first maximum of a window is never one of them
     where_in_plane = _pool_windows(plane, kernel_size, stride, padding, dilation, ceil_mode, -1).flatten(-2)
     first_max = windows.flatten(-2).argmax(-1, keepdim=True)
     indices = where_in_plane.expand(*first_max.shape[:-1], where_in_plane.shape[-1]).gather(-1, first_max).squeeze(-1)
-    out = MaxPool2DWithIndices.apply(input, indices)
+    (kh, kw), (ph, pw), (dh, dw) = _pair(kernel_size), _pair(padding), _pair(dilation)
+    positions, past_plane = indices, False
+    if ph or pw:        # without padding a window's first element is in bounds, and argmax's ties already pick it
+        sh, sw = _pair(stride if stride is not None and stride != [] else kernel_size)
+        rows = _window_starts(h, kh, sh, ph, dh, windows.shape[-4])
+        cols = _window_starts(w, kw, sw, pw, dw, windows.shape[-3])
+        # padding holds -inf, so argmax picks it only when the window's maximum is -inf: PyTorch then reports the
+        # window's first in-bounds element
+        starts = tensor([[r * w + c for c in cols] for r in rows], dtype=int64, device=input.device)
+        indices = positions = where(indices < 0, starts, indices)
+        past_plane = max(rows) >= h or max(cols) >= w
+        if past_plane:      # windows over padding only (with dilation) read -inf at position h * w
+            in_bounds = tensor([[r < h and c < w for c in cols] for r in rows], device=input.device)
+            positions = where(in_bounds, indices, h * w)
+    out = MaxPool2DWithIndices.apply(input, positions, past_plane)
     return (out, indices) if return_indices else out
 
 
@@ -441,6 +507,8 @@ class MaxUnpool2D(_Op):
     def forward(ctx: Any, input: Tensor, indices: Tensor, size: list[int]) -> Tensor:
         ctx.indices, ctx.shape = indices.flatten(-2), input.shape
         plane = zeros(*input.shape[:-2], size[0] * size[1], dtype=input.dtype, device=input.device)
+        # a repeated index keeps the last input in plane order (scatter writes in order), as PyTorch on one thread;
+        # PyTorch's docs leave the choice unspecified
         return plane.scatter(-1, ctx.indices, input.flatten(-2)).reshape(*input.shape[:-2], *size)
 
     @staticmethod
@@ -457,9 +525,8 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size: Any, stride: Any =
     return MaxUnpool2D.apply(input, indices, size)
 
 
-def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
-    """Mean over each window; the divisor counts padding (count_include_pad) but never ceil_mode's overhang."""
+def _avg_pool2d(input: Tensor, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool, count_include_pad: bool,
+                divisor_override: int | None) -> Tensor:
     sums = _pool_windows(input, kernel_size, stride, padding, 1, ceil_mode, 0.0).sum((-2, -1))
     if divisor_override:
         return sums / divisor_override
@@ -471,61 +538,123 @@ def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     return sums / counts.sum((-2, -1))
 
 
+def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """Mean over each window; the divisor counts padding (count_include_pad) but never ceil_mode's overhang."""
+    return _as_node("AvgPool2D", _avg_pool2d, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                    divisor_override)
+
+
+def _adaptive_mean(x: Tensor, sizes: list[int]) -> Tensor:
+    """Adaptive average pooling of the last len(sizes) dims. Its windows are products of one interval per dim, so it
+    runs one dim at a time: a mean over equal windows when they tile the dim, else a matmul with its averaging
+    matrix."""
+    for d, n_out in zip(range(x.ndim - len(sizes), x.ndim), sizes):
+        n_in = x.shape[d]
+        if n_out and n_in % n_out == 0:
+            x = x.reshape(*x.shape[:d], n_out, n_in // n_out, *x.shape[d + 1:]).mean(d + 1)
+            continue
+        rows = []
+        for j in range(n_out):
+            lo, hi = (j * n_in) // n_out, -(-((j + 1) * n_in) // n_out)
+            rows.append([1 / (hi - lo) if lo <= i < hi else 0.0 for i in range(n_in)])
+        weights = tensor(rows, dtype=x.dtype, device=x.device).reshape(n_out, n_in)
+        x = x.movedim(d, -1).matmul(weights.t()).movedim(-1, d)
+    return x
+
+
+def _adaptive_sizes(input: Tensor, output_size: Any, k: int) -> list[int]:
+    sizes = [output_size] * k if isinstance(output_size, int) or output_size is None else list(output_size)
+    return [n if o is None else o for o, n in zip(sizes, input.shape[-k:])]
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
+    """Mean over output_size windows that tile the last dim as evenly as possible (start floor(j * n / out), end
+    ceil((j + 1) * n / out))."""
+    (size,) = _adaptive_sizes(input, output_size, 1)
+    return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
+
+
 def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
-    """Mean over output_size windows that tile the input as evenly as possible."""
-    h, w = input.shape[-2:]
-    oh, ow = (o if o is not None else n for o, n in zip(_pair(output_size), (h, w)))
-    if h % oh == 0 and w % ow == 0:
-        return avg_pool2d(input, (h // oh, w // ow))
-    rows = []
-    for i in range(oh):
-        r0, r1 = (i * h) // oh, -(-((i + 1) * h) // oh)
-        cells = [input[..., r0:r1, (j * w) // ow:-(-((j + 1) * w) // ow)].mean((-2, -1)) for j in range(ow)]
-        rows.append(stack(cells, -1))
-    return stack(rows, -2)
+    """Mean over output_size windows that tile the last two dims as evenly as possible."""
+    return _as_node("AdaptiveAvgPool2D", _adaptive_mean, input, _adaptive_sizes(input, output_size, 2))
 
 
-_INTERPOLATE_MODES = ("nearest", "linear", "bilinear")
+def adaptive_avg_pool3d(input: Tensor, output_size: Any) -> Tensor:
+    """Mean over output_size windows that tile the last three dims as evenly as possible."""
+    return _as_node("AdaptiveAvgPool3D", _adaptive_mean, input, _adaptive_sizes(input, output_size, 3))
 
 
-def _source_positions(n_in: int, n_out: int, scale: float | None, align_corners: bool) -> list[float]:
-    """Where each output position samples the input, as PyTorch's linear modes place it."""
+# mode -> (spatial dims it needs, None for any of 1 to 3; PyTorch's node name, {} standing for that number)
+_INTERPOLATE_MODES = {"nearest": (None, "UpsampleNearest{}D"), "linear": (1, "UpsampleLinear1D"),
+                      "bilinear": (2, "UpsampleBilinear2D"), "bicubic": (2, "UpsampleBicubic2D"),
+                      "trilinear": (3, "UpsampleTrilinear3D"), "area": (None, None),
+                      "nearest-exact": (None, "UpsampleNearestExact{}D")}
+_CUBIC_A = -0.75      # PyTorch's (and OpenCV's) cubic convolution parameter
+
+
+def _cubic_near(x: float) -> float:      # the cubic convolution kernel for |x| <= 1
+    return ((_CUBIC_A + 2) * x - (_CUBIC_A + 3)) * x * x + 1
+
+
+def _cubic_far(x: float) -> float:       # ... and for 1 < |x| < 2
+    return ((_CUBIC_A * x - 5 * _CUBIC_A) * x + 8 * _CUBIC_A) * x - 4 * _CUBIC_A
+
+
+def _taps(mode: str, n_in: int, n_out: int, scale: float | None,
+          align_corners: bool) -> list[tuple[list[int], list[float] | None]]:
+    """How PyTorch samples one dim: per tap, the input index and the weight (None: 1) of every output position.
+    Output j reads position (j + 0.5) * step - 0.5 (step = in / out, or 1 / scale_factor when one is given), or
+    j * (in - 1) / (out - 1) with align_corners; the linear modes clamp it at 0 and blend the two neighbours, bicubic
+    blends four with cubic convolution weights, reading indices past the border at the border."""
+    step = 1 / scale if scale else n_in / n_out
+    if mode in ("nearest", "nearest-exact"):
+        # in float32, as PyTorch's nearest_idx: its rounding moves some positions that land on an integer
+        step32, shift = array("f", [step])[0], 0.5 if mode == "nearest-exact" else 0.0
+        return [([min(math.floor(x), n_in - 1) for x in array("f", [(j + shift) * step32 for j in range(n_out)])],
+                 None)]
     if align_corners:
-        return [i * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0 for i in range(n_out)]
-    s = 1 / scale if scale else n_in / n_out
-    return [max((i + 0.5) * s - 0.5, 0.0) for i in range(n_out)]
+        src = [j * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0 for j in range(n_out)]
+    else:
+        src = [(j + 0.5) * step - 0.5 for j in range(n_out)]
+    if mode != "bicubic":
+        src = [max(x, 0.0) for x in src]
+        lo = [min(int(x), n_in - 1) for x in src]
+        t = [x - i for x, i in zip(src, lo)]
+        return [(lo, [1 - w for w in t]), ([min(i + 1, n_in - 1) for i in lo], t)]
+    base = [math.floor(x) for x in src]
+    t = [x - b for x, b in zip(src, base)]
+    weights = ([_cubic_far(w + 1) for w in t], [_cubic_near(w) for w in t], [_cubic_near(1 - w) for w in t],
+               [_cubic_far(2 - w) for w in t])
+    return [([min(max(b - 1 + k, 0), n_in - 1) for b in base], w) for k, w in enumerate(weights)]
 
 
-def _lerp_along(x: Tensor, dim: int, n_out: int, scale: float | None, align_corners: bool) -> Tensor:
-    n_in = x.shape[dim]
-    src = _source_positions(n_in, n_out, scale, align_corners)
-    lo = [min(int(s), n_in - 1) for s in src]
-    hi = [min(i + 1, n_in - 1) for i in lo]
-    shape = [1] * x.ndim
-    shape[dim] = n_out
-    t = tensor([s - i for s, i in zip(src, lo)], dtype=x.dtype, device=x.device).reshape(shape)
-    pick = lambda idx: x.index_select(dim, tensor(idx, dtype=int64, device=x.device))
-    return pick(lo) * (1 - t) + pick(hi) * t
+def _resample(x: Tensor, mode: str, sizes: list[int], scales: list[float | None], align_corners: bool) -> Tensor:
+    """Each spatial dim in turn: a weighted sum of index_selects, one per tap."""
+    for d, (n_out, scale) in enumerate(zip(sizes, scales), start=2):
+        shape = [1] * x.ndim
+        shape[d] = n_out
+        out = None
+        for idx, w in _taps(mode, x.shape[d], n_out, scale, align_corners):
+            term = x.index_select(d, tensor(idx, dtype=int64, device=x.device))
+            if w is not None:
+                term = term * tensor(w, dtype=x.dtype, device=x.device).reshape(shape)
+            out = term if out is None else out + term
+        x = out
+    return x
 
 
 def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
                 antialias: bool = False) -> Tensor:
-    """Resize the spatial dims (all after N, C): 'nearest' picks floor(i * in / out); 'linear' (3-d input) and
-    'bilinear' (4-d) blend the two nearest samples.
+    """Resize the spatial dims (all after N, C) as PyTorch samples them (see _taps): 'nearest', 'nearest-exact',
+    'linear' (3-d input), 'bilinear' and 'bicubic' (4-d), 'trilinear' (5-d), and 'area' (adaptive average pooling).
 
-    Differs from PyTorch: modes 'bicubic', 'trilinear', 'area', 'nearest-exact' and antialias are not supported, and
-    grad_fn is that of the index_select composite (PyTorch: UpsampleNearest2DBackward0, ...)."""
+    Differs from PyTorch: 'lanczos' and antialias are not supported."""
     spatial = input.ndim - 2
-    if mode not in _INTERPOLATE_MODES or antialias or spatial not in (1, 2, 3):
-        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
-                                  f"the modes: {' | '.join(_INTERPOLATE_MODES)} (got {mode})")
-    if mode == "nearest" and align_corners is not None:
+    if mode in ("nearest", "area", "nearest-exact") and align_corners is not None:
         raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear | "
                          "bicubic | trilinear")
-    needed = {"nearest": input.ndim, "linear": 3, "bilinear": 4}[mode]
-    if input.ndim != needed:
-        raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {needed}D input")
     if (size is None) == (scale_factor is None):
         raise ValueError("only one of size or scale_factor should be defined" if size is not None else
                          "either size or scale_factor should be defined")
@@ -536,22 +665,39 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
             raise ValueError("Input and output must have the same number of spatial dimensions, but got input with "
                              f"spatial dimensions of {in_sizes} and output size of {size}. Please provide input "
                              "tensor in (N, C, d1, d2, ...,dK) format and output size in (o1, o2, ...,oK) format.")
+        if recompute_scale_factor:
+            raise ValueError("recompute_scale_factor is not meaningful with an explicit size.")
         scales: list[float | None] = [None] * spatial
     else:
-        scales = [float(scale_factor)] * spatial if not isinstance(scale_factor, (tuple, list)) else \
-            [float(s) for s in scale_factor]
+        scales = [float(s) for s in scale_factor] if isinstance(scale_factor, (tuple, list)) else \
+            [float(scale_factor)] * spatial
+        if len(scales) != spatial:
+            raise ValueError("Input and scale_factor must have the same number of spatial dimensions, but got input "
+                             f"with spatial dimensions of {in_sizes} and scale_factor of shape {scale_factor}. Please "
+                             "provide input tensor in (N, C, d1, d2, ...,dK) format and scale_factor in (s1, s2, ...,sK) "
+                             "format.")
         sizes = [math.floor(n * s) for n, s in zip(in_sizes, scales)]
         if recompute_scale_factor:
             scales = [None] * spatial
-    out = input
-    for i, (n_in, n_out, scale) in enumerate(zip(in_sizes, sizes, scales)):
-        if mode == "nearest":
-            s = 1 / scale if scale else n_in / n_out
-            idx = [min(math.floor(j * s), n_in - 1) for j in range(n_out)]
-            out = out.index_select(2 + i, tensor(idx, dtype=int64, device=input.device))
-        else:
-            out = _lerp_along(out, 2 + i, n_out, scale, bool(align_corners))
-    return out
+    if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and input.ndim == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires a 4-D "
+                         "tensor as input")
+    if antialias or mode == "lanczos":
+        raise NotImplementedError("interpolate: antialias and mode 'lanczos' are not supported")
+    needs, node = _INTERPOLATE_MODES.get(mode, (0, None))
+    if spatial not in (1, 2, 3) or needs not in (None, spatial):
+        if spatial in (1, 2, 3) and mode in ("linear", "bilinear", "trilinear"):
+            raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {needs + 2}D input")
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
+                                  "the modes: nearest | linear | bilinear | bicubic | trilinear | lanczos | area | "
+                                  f"nearest-exact (got {mode})")
+    if mode != "area" and min(in_sizes + sizes) <= 0:
+        dims = lambda ns: ", ".join(f"{name}: {n}" for name, n in zip("DHW"[3 - spatial:], ns))
+        raise RuntimeError(f"Input and output sizes should be greater than 0, but got input ({dims(in_sizes)})"
+                           f"{' and' if spatial == 1 else ''} output ({dims(sizes)})")
+    if mode == "area":
+        return (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d)[spatial - 1](input, sizes)
+    return _as_node(node.format(spatial), _resample, input, mode, sizes, scales, bool(align_corners))
 
 
 # -------------------------------------------------------------------------------------------------- losses
