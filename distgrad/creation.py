@@ -33,11 +33,12 @@ def _infer_numpy(data: Any, dtype: DType | None) -> np.ndarray:
     try:
         arr = np.asarray(data)
     except ValueError:
-        _check_ragged(data)
+        _check_scalars(data)
+        _check_ragged(data, dtype)
         raise
     if arr.dtype.kind in "OUSV":
-        raise TypeError(f"new(): invalid data type '{type(data).__name__}'" if arr.dtype.kind != "O" else
-                        "Could not infer dtype of " + type(data).__name__)
+        _check_scalars(data)
+        raise RuntimeError(f"Could not infer dtype of {type(data).__name__}")
     if dtype is not None:
         return arr.astype(dtype.np, copy=False)
     if arr.dtype.kind == "f" and not is_array:
@@ -52,20 +53,61 @@ def _infer_numpy(data: Any, dtype: DType | None) -> np.ndarray:
     return arr
 
 
-def _check_ragged(data: Any) -> None:
-    """PyTorch's error for nested sequences of unequal lengths: the sizes are those of the first elements."""
+_SEQUENCES = (list, tuple, np.ndarray)
+
+
+def _check_ragged(data: Any, dtype: DType | None) -> None:
+    """PyTorch's error for unequal nested sequences: the sizes are those of the first elements, then a depth-first walk
+    stops at the first element that disagrees (a wrong length, a number where a sequence belongs, or the reverse)."""
     shape, first = [], data
-    while isinstance(first, (list, tuple, np.ndarray)):
+    while isinstance(first, _SEQUENCES):
         shape.append(len(first))
         if not len(first):
             break
         first = first[0]
-    level = [data]
-    for d, n in enumerate(shape):
-        for seq in level:
-            if isinstance(seq, (list, tuple, np.ndarray)) and len(seq) != n:
-                raise ValueError(f"expected sequence of length {n} at dim {d} (got {len(seq)})")
-        level = [x for seq in level if isinstance(seq, (list, tuple, np.ndarray)) for x in seq]
+    floating = dtype.is_floating_point if dtype is not None else _any_float(data)
+
+    def walk(x: Any, d: int) -> None:
+        if d == len(shape):
+            if isinstance(x, _SEQUENCES):
+                kind = type(x).__name__
+                raise TypeError(f"must be real number, not {kind}" if floating else
+                                f"'{kind}' object cannot be interpreted as an integer")
+            return
+        if not isinstance(x, _SEQUENCES):
+            raise TypeError("not a sequence")
+        if len(x) != shape[d]:
+            raise ValueError(f"expected sequence of length {shape[d]} at dim {d} (got {len(x)})")
+        for y in x:
+            walk(y, d + 1)
+    walk(data, 0)
+
+
+def _check_scalars(data: Any) -> None:
+    """PyTorch's dtype inference error (it comes before the shape checks): it names the first element, depth first,
+    that is neither a number nor a sequence."""
+    found = _first_non_number(data)
+    if found:
+        kind = type(found[0]).__name__
+        if kind in ("str", "bytes"):
+            raise TypeError(f"new(): invalid data type '{kind}'")
+        raise RuntimeError(f"Could not infer dtype of {kind}")
+
+
+def _first_non_number(data: Any) -> list:
+    """[the first element, depth first, neither a number nor a sequence], or [] when there is none."""
+    if isinstance(data, np.ndarray) and data.dtype.kind in "biuf":
+        return []
+    if isinstance(data, _SEQUENCES):
+        return next((found for found in map(_first_non_number, data) if found), [])
+    return [] if isinstance(data, (bool, int, float, np.generic)) else [data]
+
+
+def _any_float(data: Any) -> bool:
+    """Whether PyTorch infers a floating dtype for nested data: a float, or an empty sequence (the default dtype)."""
+    if isinstance(data, _SEQUENCES):
+        return not len(data) or any(_any_float(x) for x in data)
+    return isinstance(data, (float, np.floating))
 
 
 def tensor(data: Any, *, dtype: DType | None = None, device: Any = None, requires_grad: bool = False,

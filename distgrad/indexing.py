@@ -18,8 +18,9 @@ from distgrad import ops
 from distgrad import prims as P
 from distgrad import views as V
 from distgrad.backends.base import bool_, contiguous_strides, int64
-from distgrad.dims import broadcast_shapes
+from distgrad.dims import broadcast_shapes, check_same_device
 from distgrad.function import is_grad_enabled
+from distgrad.inplace import check_overlap
 from distgrad.tensor import Tensor
 
 
@@ -29,6 +30,9 @@ def _as_index_tensor(item: Any, device: Any) -> Tensor:
     if t.dtype is not bool_ and t.dtype.is_floating_point:
         raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
     if t.device != device:
+        if t.device.type != "cpu":     # PyTorch moves a cpu index to the indexed tensor's device, and only that
+            raise RuntimeError("indices should be either on cpu or on the same device as the indexed tensor "
+                               f"({device})")
         t = t.to(device)
     return t
 
@@ -188,17 +192,28 @@ def getitem(x: Tensor, index: Any) -> Tensor:
 
 def setitem(x: Tensor, index: Any, value: Any) -> None:
     """x[index] = value, broadcasting value and casting it to x's dtype."""
-    value = value.to(x.dtype) if isinstance(value, Tensor) else x._operand(value).to(x.dtype)
-    if value.device != x.device:
-        value = value.to(x.device)
     spec, adv = _plan(x, index)
+    value = _value(x, value, bool(adv))
     recording = is_grad_enabled() and (x.requires_grad or value._requires_grad)
-    if not adv and not recording:
+    if not adv:
         window = V.index(x._view, spec)
-        P.copy(_broadcast_value(value, window.shape)._view, out=window)
-        x._view.storage.version += 1
-        return
+        check_overlap(window)
+        if not recording:
+            P.copy(_broadcast_value(value, window.shape)._view, out=window)
+            x._view.storage.version += 1
+            return
     _put(x, spec, adv, value, accumulate=False, recording=recording)
+
+
+def _value(x: Tensor, value: Any, advanced: bool) -> Tensor:
+    """value as a tensor of x's dtype on x's device: a basic-index write copies across devices (copy_), an advanced one
+    (index_put_) moves a 0-d value only, as PyTorch."""
+    value = value if isinstance(value, Tensor) else x._operand(value)
+    if value.device != x.device:
+        if advanced and value.ndim:
+            check_same_device(x._view, value._view)
+        value = value.to(x.device)
+    return value.to(x.dtype)
 
 
 def _broadcast_value(value: Tensor, shape: tuple[int, ...]) -> Tensor:
@@ -211,12 +226,14 @@ def _broadcast_value(value: Tensor, shape: tuple[int, ...]) -> Tensor:
 
 def _put(x: Tensor, spec: tuple, adv: list, value: Tensor, accumulate: bool, recording: bool) -> Tensor:
     """Write (or add) value at the positions x[spec][adv] address; in place on x."""
-    if recording:
-        window = V.index(_LayoutOnly(x._view.shape, contiguous_strides(x._view.shape)), spec)
-        pos = _window_positions(window, adv, x.device)
-        result = ops.IndexPut.apply(x, _broadcast_value(value, tuple(pos.shape)), pos, accumulate=accumulate)
-        return x._write(result)
     window = V.index(x._view, spec)
+    if adv:            # PyTorch slices first, then index_put_ tests the slice (setitem tests a basic-only window)
+        check_overlap(window, "index_put_")
+    if recording:
+        layout = V.index(_LayoutOnly(x._view.shape, contiguous_strides(x._view.shape)), spec)
+        pos = _window_positions(layout, adv, x.device)
+        result = ops.IndexPut.apply(x, _broadcast_value(value, tuple(pos.shape)), pos, accumulate=accumulate)
+        return x._write(result, "allow")
     pos = _window_positions(window, adv, x.device)
     src = _broadcast_value(value, tuple(pos.shape)).contiguous().reshape(-1)
     P.scatter("add" if accumulate else "set", V.flat_storage(x._view), 0, pos.reshape(-1)._view, src._view)
@@ -250,7 +267,7 @@ class _LayoutOnly:
 def index_put(x: Tensor, indices: tuple, values: Any, accumulate: bool, inplace: bool) -> Tensor:
     """x.index_put_(indices, values, accumulate): indices are index tensors for x's leading dims."""
     target = x if inplace else x.clone()
-    value = values.to(x.dtype) if isinstance(values, Tensor) else x._operand(values).to(x.dtype)
     spec, adv = _plan(target, tuple(indices))
+    value = _value(target, values, True)
     recording = is_grad_enabled() and (target.requires_grad or value._requires_grad)
     return _put(target, spec, adv, value, accumulate, recording)

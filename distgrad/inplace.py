@@ -14,9 +14,13 @@ A view's grad_fn is regenerated when read after the shared version moved (an in-
 another view of it) and the base requires grad: it becomes AsStridedBackward0 from the base's current grad_fn, as in
 PyTorch. A recorded op that saved the very tensor being overwritten gets a copy of its old value instead (PyTorch's
 "original self"), so `y.mul_(w)` still has a gradient for w.
+Every in-place write, general or fast path, first passes check_overlap on the memory it writes: PyTorch refuses an
+output with a dim of stride 0 and size > 1 (an expand), warns for masked_fill_ and index_put_, allows fill_ of a number.
+Random fills and fills of a tensor that autograd records go through write, so leaves refuse them too.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from distgrad import ops
@@ -29,6 +33,24 @@ _NO_GRAD_VIEW = ("A view was created in no_grad mode and is being modified inpla
                  "this use case is ambiguous and error-prone, it is forbidden. You can clarify your code by moving "
                  "both the view and the inplace either both inside the no_grad block (if you don't want the inplace "
                  "to be tracked) or both outside (if you want the inplace to be tracked).")
+
+
+_OVERLAP = ("unsupported operation: more than one element of the written-to tensor refers to a single memory location. "
+            "Please clone() the tensor before performing the operation.")
+
+
+def check_overlap(v: Any, overlap: str = "refuse") -> None:
+    """PyTorch's cheap test on an in-place op's output: a dim of stride 0 and size > 1 (an expand) makes several
+    elements share one memory location. overlap: "refuse" (PyTorch's error), "allow" (fill_: filling is idempotent), or
+    the name of an op PyTorch only warns about (masked_fill_, index_put_)."""
+    if 0 in v.strides and overlap != "allow" and 0 not in v.shape and any(
+            s == 0 and n > 1 for n, s in zip(v.shape, v.strides)):
+        if overlap == "refuse":
+            raise RuntimeError(_OVERLAP)
+        example = "tensor[mask] = scalar" if overlap == "masked_fill_" else "tensor[indices] = tensor"
+        warnings.warn(f"Use of {overlap} on expanded tensors is deprecated. Please clone() the tensor before "
+                      f"performing this operation. This also applies to advanced indexing e.g. {example}", UserWarning,
+                      stacklevel=5)           # the user's line, through write or _put
 
 
 def _check(t: Any) -> None:
@@ -50,11 +72,12 @@ def _check_cast(t: Any, result: Any) -> None:
                            f"type {b.legacy_name.replace('Tensor', '')}")
 
 
-def write(t: Any, result: Any) -> Any:
-    """Make result t's new value in place (NOTE [ Views and in-place ]); returns t."""
+def write(t: Any, result: Any, overlap: str = "refuse") -> Any:
+    """Make result t's new value in place (NOTE [ Views and in-place ]); returns t. overlap: see check_overlap."""
     recording = is_grad_enabled() and (t.requires_grad or result._requires_grad)
     if recording:
         _check(t)
+    check_overlap(t._view, overlap)
     if result._view.shape != t._view.shape:
         raise RuntimeError(f"output with shape {list(t.shape)} doesn't match the broadcast shape {list(result.shape)}")
     _check_cast(t, result)

@@ -204,6 +204,20 @@ Round = _unary("Round", "round", "out", lambda g, y: P.zeros_like(g))
 Sign = _unary("Sign", "sign", "out", lambda g, y: P.zeros_like(g))
 
 
+class Reciprocal(Function):
+    @staticmethod
+    def forward(ctx, x: View) -> View:
+        out = P.div(_c(x, 1), x)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g: View):
+        (y,) = ctx.saved_tensors
+        return P.neg(P.mul(g, P.mul(y, y)))
+
+
 class Relu(Function):
     @staticmethod
     def forward(ctx, x: View, applied: bool = False) -> View:

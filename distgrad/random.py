@@ -10,6 +10,8 @@ from typing import Any
 
 from distgrad import prims as P
 from distgrad.backends.base import random_blocks
+from distgrad.function import is_grad_enabled
+from distgrad.inplace import check_overlap
 
 DEFAULT_SEED = 67280421310721        # PyTorch's default CPU seed
 
@@ -92,6 +94,13 @@ def fill_random(t: Any, op: str, a: float, b: float, generator: Generator | None
     """Fill t in place with uniform [a, b) or normal(a, b) numbers (Tensor.uniform_ / normal_)."""
     if not t.dtype.is_floating_point:
         raise RuntimeError(f"{op}_ expects a floating point tensor, got {t.dtype}")
+    if op == "uniform" and a > b:
+        raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a:g} > to={b:g}")
+    if op == "normal" and b < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {b:g}")
+    if is_grad_enabled() and t.requires_grad:      # recorded: leaves refuse, the old value gets a zero gradient
+        return t._write(fill_random(t.new_empty(t.shape), op, a, b, generator))
+    check_overlap(t._view)
     gen = generator or default_generator
     s, offset = gen.take(random_blocks(op, t.numel(), t.dtype))
     P.random(op, t._view, s, offset, a, b)

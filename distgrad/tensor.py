@@ -472,7 +472,7 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         return ops.Div.apply(*self._float_operands(other))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(*reversed(self._float_operands(other)))
+        return self.reciprocal() * other       # as PyTorch: (2 / x).grad_fn is MulBackward0
 
     def __floordiv__(self, other: Any) -> Tensor:
         return self.floor_divide(other)
@@ -635,7 +635,7 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         return ops.Sqrt.apply(self._floating())
 
     def rsqrt(self) -> Tensor:
-        return 1 / self.sqrt()
+        return self.sqrt().reciprocal()
 
     def square(self) -> Tensor:
         return self * self
@@ -659,7 +659,7 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         return ops.Erf.apply(self._floating())
 
     def reciprocal(self) -> Tensor:
-        return 1 / self
+        return ops.Reciprocal.apply(self._floating())
 
     def abs(self) -> Tensor:
         return ops.Abs.apply(self)
@@ -741,11 +741,15 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         if isinstance(value, Tensor) and value.ndim:
             raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                                f"{value.ndim} dimension(s).")
-        check_same_device(mask._view, self._view)
+        if mask.device != self.device:
+            raise RuntimeError(f"expected self and mask to be on the same device, but got mask on {mask.device} and "
+                               f"self on {self.device}")
         shape = broadcast_shapes(self._view.shape, mask._view.shape)
         fn = ops.MaskedFillTensor if isinstance(value, Tensor) else ops.MaskedFill
         if isinstance(value, Tensor):
-            value = value.to(self.dtype).expand(shape)
+            if value.device != self.device and self.device.type == "cpu":    # a 0-d cpu value may fill a device tensor
+                raise RuntimeError("masked_fill_: Expected inputs to be on same device")
+            value = value.to(self.dtype, device=self.device).expand(shape)
         else:
             value = Tensor._make(V.expand(P.scalar(value, self.dtype, self._view.storage.backend), shape))
         return fn.apply(mask.expand(shape), value, self.expand(shape))
@@ -789,11 +793,13 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
 
     def index_select(self, dim: int, index: Tensor) -> Tensor:
         d = wrap_dim(dim, max(1, self.ndim))
+        check_same_device(self._view, index._view)     # stricter than indexing, which moves a cpu index over
         if index.ndim > 1:
             raise IndexError("index_select(): Index is supposed to be a vector")
         return self[(slice(None),) * d + (index.reshape(-1),)]
 
     def masked_select(self, mask: Tensor) -> Tensor:
+        check_same_device(self._view, mask._view)
         if mask.dtype is not bool_:
             raise RuntimeError("masked_select: expected BoolTensor for mask")
         if mask.shape != self.shape:       # broadcast shapes only: _broadcast would also promote the mask's dtype
@@ -810,9 +816,9 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
 
     # ---------------------------------------------------------------------------------------------- in-place
 
-    def _write(self, result: Tensor) -> Tensor:
+    def _write(self, result: Tensor, overlap: str = "refuse") -> Tensor:
         """Make result this tensor's new value in place (the slow, general path; autograd rebases onto it)."""
-        return inplace.write(self, result)
+        return inplace.write(self, result, overlap)
 
     def _inplace_binary(self, op: str, other: Any, fallback: Callable[[], Tensor]) -> Tensor:
         """self = self (op) other, straight into self's memory when nothing needs recording."""
@@ -821,6 +827,7 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         a, b = self._broadcast(other)
         if a is not self or a._view.shape != self._view.shape or b.dtype is not self.dtype:
             return self._write(fallback())
+        inplace.check_overlap(self._view)
         P.binary(op, self._view, b._view, out=self._view)
         self._view.storage.version += 1
         return self
@@ -873,15 +880,17 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         src = src.expand(self.shape) if src.shape != self.shape else src
         if is_grad_enabled() and (src._requires_grad or self.requires_grad):
             return self._write(src.to(self.dtype))
+        inplace.check_overlap(self._view)
         P.copy(src._view, out=self._view)
         self._view.storage.version += 1
         return self
 
     def fill_(self, value: Any) -> Tensor:
-        if isinstance(value, Tensor):
+        if isinstance(value, Tensor):      # PyTorch refuses a tensor value on overlapping memory, not a number
+            inplace.check_overlap(self._view)
             value = value.item()
         if is_grad_enabled() and self.requires_grad:
-            return self._write(self.new_full(self.shape, value))
+            return self._write(self.new_full(self.shape, value), "allow")
         P.fill(self._view, value)
         self._view.storage.version += 1
         return self
@@ -895,7 +904,7 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
     clip_ = clamp_
 
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
-        return self._write(self.masked_fill(mask, value))
+        return self._write(self.masked_fill(mask, value), "masked_fill_")
 
     def scatter_(self, dim: int, index: Tensor, src: Any, *, reduce: str | None = None) -> Tensor:
         return self._write(self.scatter(dim, index, src, reduce=reduce))

@@ -148,7 +148,9 @@ def test_retain_grad(device):
     (lambda x: x + 1, "AddBackward0"), (lambda x: x * 2, "MulBackward0"), (lambda x: x.mean(), "MeanBackward0"),
     (lambda x: x.sum(), "SumBackward0"), (lambda x: x.relu(), "ReluBackward0"),
     (lambda x: dg.addmm(x, x, x), "AddmmBackward0"), (lambda x: x - 1, "SubBackward0"),
-    (lambda x: x / 2, "DivBackward0"), (lambda x: x.exp(), "ExpBackward0"), (lambda x: x.view(4), "ViewBackward0"),
+    (lambda x: x / 2, "DivBackward0"), (lambda x: 2 / x, "MulBackward0"), (lambda x: x.exp(), "ExpBackward0"),
+    (lambda x: x.reciprocal(), "ReciprocalBackward0"), (lambda x: dg.ones(2, 2, device=x.device) / x, "DivBackward0"),
+    (lambda x: x.view(4), "ViewBackward0"),
     (lambda x: x.t(), "TBackward0"), (lambda x: x[0], "SelectBackward0"), (lambda x: x[:, 1:], "SliceBackward0"),
     (lambda x: x.sigmoid(), "SigmoidBackward0"), (lambda x: x.tanh(), "TanhBackward0"), (lambda x: x @ x, "MmBackward0"),
     (lambda x: x.pow(2), "PowBackward0"), (lambda x: -x, "NegBackward0"), (lambda x: x.clone(), "CloneBackward0"),
@@ -218,6 +220,17 @@ def test_backward_through_views_and_setitem(device):
     assert a.grad.tolist() == [2, 0, 6]
 
 
+def test_scalar_divided_by_tensor_is_reciprocal_times_scalar(device):
+    # PyTorch's __rdiv__ is self.reciprocal() * other: the graph is MulBackward0 over ReciprocalBackward0
+    x = _leaf([0.5, 4.0], device)
+    y = 2 / x
+    assert [type(n).__name__ for n, _ in y.grad_fn.next_functions] == ["ReciprocalBackward0", "NoneType"]
+    y.sum().backward()
+    assert y.tolist() == [4.0, 0.5] and x.grad.tolist() == [-8.0, -0.125]
+    k = dg.tensor([1, 4], device=device)
+    assert (2 / k).dtype == dg.float32 and (2 / k).tolist() == [2.0, 0.5] and k.reciprocal().tolist() == [1.0, 0.25]
+
+
 def test_integer_and_non_requires_grad_inputs_get_no_grad(device):
     x = _leaf([1.0, 2.0], device)
     i = dg.tensor([1, 2], device=device)
@@ -232,6 +245,37 @@ def test_inplace_on_leaf_requiring_grad_raises(device):
     with dg.no_grad():
         x.add_(1)
     assert x.tolist() == [2, 3]
+
+
+LEAF = "^a leaf Variable that requires grad is being used in an in-place operation.$"
+FILLS = {"uniform_": lambda t: t.uniform_(), "normal_": lambda t: t.normal_(), "bernoulli_": lambda t: t.bernoulli_(),
+         "fill_": lambda t: t.fill_(1.0), "zero_": lambda t: t.zero_(), "copy_": lambda t: t.copy_(t.detach() * 2)}
+
+
+@pytest.mark.parametrize("name", FILLS)
+def test_random_and_fill_inplace_on_leaf_requiring_grad_raise(name, device):
+    fill = FILLS[name]
+    x = _leaf([1.0, 2.0], device)
+    with pytest.raises(RuntimeError, match=LEAF):
+        fill(x)
+    with pytest.raises(RuntimeError, match="^a view of a leaf Variable that requires grad is being used in an in-place "
+                                           "operation.$"):
+        fill(x[:1])
+    assert x.tolist() == [1.0, 2.0] and x._version == 0
+    with dg.no_grad():                         # how nn.init fills parameters
+        assert fill(x) is x
+    assert x.requires_grad and x.grad_fn is None and x._version == 1
+
+
+def test_random_fill_of_nonleaf_gives_its_old_value_a_zero_gradient(device):
+    x = _leaf([1.0, 2.0, 3.0], device)
+    y = x * 2
+    dg.manual_seed(5)
+    assert y.uniform_(-1.0, 1.0) is y and y.grad_fn is not None
+    dg.manual_seed(5)
+    assert y.tolist() == dg.empty(3, device=device).uniform_(-1.0, 1.0).tolist()    # the same draw as untracked
+    (y * 3).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0]
 
 
 def test_inplace_on_view_of_leaf_raises(device):

@@ -51,6 +51,8 @@ CASES = [  # id, distgrad fn, NumPy forward, NumPy d(sum(fn))/d(inputs), input s
      lambda a, b: (1 / (np.abs(b) + 1), -a * np.sign(b) / (np.abs(b) + 1) ** 2), [(3, 2), (3, 2)]),
     ("rdiv", lambda a: 1 / (a.abs() + 1), lambda a: 1 / (np.abs(a) + 1),
      lambda a: (-np.sign(a) / (np.abs(a) + 1) ** 2,), [(4,)]),
+    ("rdiv_scalar", lambda a: 2.5 / (a.abs() + 1), lambda a: 2.5 / (np.abs(a) + 1),
+     lambda a: (-2.5 * np.sign(a) / (np.abs(a) + 1) ** 2,), [(2, 3)]),
     ("neg", lambda a: -a, np.negative, lambda a: (-np.ones_like(a),), [(3,)]),
     ("pow_scalar", lambda a: a ** 3, lambda a: a ** 3, lambda a: (3 * a ** 2,), [(2, 3)]),
     ("pow_tensor", lambda a, b: (a.abs() + 0.5) ** b, lambda a, b: (np.abs(a) + 0.5) ** b,

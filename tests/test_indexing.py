@@ -168,6 +168,58 @@ def test_gather_scatter_operands_on_another_device_raise(device):
         x.scatter_add_(1, dg.tensor([[0]], device=device), dg.ones(1, 1, device=other))
 
 
+SAME = "Expected all tensors to be on the same device, but found at least two devices, {} and {}!"
+
+
+def _needs_two_devices(device):
+    if device == "cpu":
+        pytest.skip("needs two devices: runs under a non-cpu --device (opencl:0, all), with cpu as the other")
+
+
+def test_index_select_and_masked_ops_refuse_operands_on_another_device(device):
+    _needs_two_devices(device)
+    x, xc = dg.zeros(2, 3, device=device), dg.zeros(2, 3)
+    i, mask = dg.tensor([1, 0]), dg.tensor([True, False, True])
+    with pytest.raises(RuntimeError, match=f"^{SAME.format(device, 'cpu')}$"):
+        x.index_select(1, i)
+    with pytest.raises(RuntimeError, match=f"^{SAME.format('cpu', device)}$"):
+        xc.index_select(1, i.to(device))
+    with pytest.raises(RuntimeError, match=f"^{SAME.format(device, 'cpu')}$"):
+        x.masked_select(mask)
+    with pytest.raises(RuntimeError, match=f"^expected self and mask to be on the same device, but got mask on cpu and "
+                                           f"self on {device}$"):
+        x.masked_fill(mask, 1.0)
+    with pytest.raises(RuntimeError, match="^expected self and mask to be on the same device, but got mask on "
+                                           f"{device} and self on cpu$"):
+        xc.masked_fill_(mask.to(device), 1.0)
+    with pytest.raises(RuntimeError, match="^masked_fill_: Expected inputs to be on same device$"):
+        xc.masked_fill(mask, dg.tensor(1.0, device=device))
+    assert x.masked_fill(mask.to(device), dg.tensor(5.0)).tolist() == [[5.0, 0.0, 5.0]] * 2    # a 0-d cpu value is fine
+
+
+def test_advanced_indexing_takes_a_cpu_index_and_refuses_other_devices(device):
+    # PyTorch moves a cpu index to the indexed tensor's device; an index on any other device is an error
+    _needs_two_devices(device)
+    x = _x(device)
+    assert x[dg.tensor([1, 0])].tolist() == REF[[1, 0]].tolist()
+    assert x[dg.tensor(REF > 20)].tolist() == REF[REF > 20].tolist()
+    with pytest.raises(RuntimeError, match=r"^indices should be either on cpu or on the same device as the indexed "
+                                           r"tensor \(cpu\)$"):
+        _x("cpu")[dg.tensor([0], device=device)]
+    y = x.clone()
+    y[dg.tensor([0])] = 7
+    y[dg.tensor([1]), 0] = dg.tensor(8)                  # a 0-d value on another device is moved, as PyTorch
+    y[1, 1] = dg.tensor([9, 9, 9, 9])                    # a basic-index write copies across devices (copy_)
+    want = REF.copy()
+    want[0], want[1, 0], want[1, 1] = 7, 8, 9
+    assert y.tolist() == want.tolist()
+    with pytest.raises(RuntimeError, match=f"^{SAME.format(device, 'cpu')}$"):
+        y[dg.tensor([0])] = dg.zeros(3, 4, dtype=dg.int64)
+    with pytest.raises(RuntimeError, match=f"^{SAME.format(device, 'cpu')}$"):     # used to crash the process
+        y.index_put_((dg.tensor([0], device=device),), dg.zeros(4, dtype=dg.int64), accumulate=True)
+    assert y.tolist() == want.tolist()
+
+
 def test_index_select(device):
     x = dg.tensor(REF, device=device)
     i = dg.tensor([2, 0], device=device)

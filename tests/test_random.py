@@ -157,3 +157,17 @@ def test_multinomial_reproducible_from_seed_and_generator(device):
 def test_multinomial_errors(make, num_samples, replacement, error, message, device):
     with pytest.raises(error, match=message):
         dg.multinomial(make(device), num_samples, replacement)
+
+
+def test_uniform_and_normal_refuse_bad_bounds_with_pytorch_text(device):
+    x = dg.zeros(3, device=device)
+    with pytest.raises(RuntimeError, match=r"^uniform_ expects to return a \[from, to\) range, but found from=2 > "
+                                           r"to=1$"):
+        x.uniform_(2.0, 1.0)
+    with pytest.raises(RuntimeError, match=r"^uniform_ expects to return a \[from, to\) range, but found from=2.5 > "
+                                           r"to=1.25$"):
+        x.uniform_(2.5, 1.25)
+    with pytest.raises(RuntimeError, match="^normal expects std >= 0.0, but found std -0.5$"):
+        x.normal_(0.0, -0.5)
+    assert x.tolist() == [0.0, 0.0, 0.0]
+    assert x.uniform_(1.0, 1.0).tolist() == [1.0, 1.0, 1.0] and x.normal_(3.0, 0.0).tolist() == [3.0, 3.0, 3.0]

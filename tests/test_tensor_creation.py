@@ -206,3 +206,31 @@ def test_requires_grad_on_int_tensor_error_texts(device):
 def test_ragged_nested_sequences_raise_like_pytorch(data, message, device):
     with pytest.raises(ValueError, match=re.escape(message)):
         dg.tensor(data, device=device)
+
+
+@pytest.mark.parametrize("data, error, message", [    # PyTorch 2.13 names the first element it cannot type
+    (None, RuntimeError, "Could not infer dtype of NoneType"),
+    ([1, None], RuntimeError, "Could not infer dtype of NoneType"),
+    ([[1], [None, "a"]], RuntimeError, "Could not infer dtype of NoneType"),
+    ([{1: 2}], RuntimeError, "Could not infer dtype of dict"),
+    ([1, "a"], TypeError, "new(): invalid data type 'str'"),
+    ([[1], [b"a"]], TypeError, "new(): invalid data type 'bytes'")])
+def test_data_of_no_tensor_dtype_names_the_offending_element(data, error, message, device):
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        dg.tensor(data, device=device)
+
+
+@pytest.mark.parametrize("data, dtype, message", [    # PyTorch 2.13's texts: its store expects a number there
+    ([1, [2]], None, "'list' object cannot be interpreted as an integer"),
+    ([1.0, [2]], None, "must be real number, not list"),
+    ([1, [2]], dg.float16, "must be real number, not list"),
+    ([1, [2]], dg.bool, "'list' object cannot be interpreted as an integer"),
+    ([1, (2,)], None, "'tuple' object cannot be interpreted as an integer"),
+    ([1, []], None, "must be real number, not list"),                   # an empty list infers the default dtype
+    ([[1, 2], [3, [4]]], None, "'list' object cannot be interpreted as an integer"),
+    ([[1.5], [[2]]], None, "must be real number, not list"),
+    ([[1], 2], None, "not a sequence"),
+    ([[[1]], [2]], None, "not a sequence")])
+def test_number_and_sequence_mixed_at_one_depth_raise_like_pytorch(data, dtype, message, device):
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        dg.tensor(data, dtype=dtype, device=device)

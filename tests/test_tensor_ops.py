@@ -2,6 +2,7 @@
 import math
 import operator
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -590,6 +591,55 @@ def test_python_inplace_operators_under_autograd(device):
     z[0] += 10                                 # getitem view += then setitem, as Python runs it
     (z * z).sum().backward()
     assert z.tolist() == [11.0, 2.0] and x.grad.tolist() == [22.0, 4.0]
+
+
+OVERLAP = ("^unsupported operation: more than one element of the written-to tensor refers to a single memory "
+           r"location. Please clone\(\) the tensor before performing the operation.$")
+OVERLAPPING_WRITES = {
+    "add_": lambda e: e.add_(1), "mul_": lambda e: e.mul_(2), "sub_": lambda e: e.sub_(dg.ones(3, device=e.device)),
+    "div_": lambda e: e.div_(2), "pow_": lambda e: e.pow_(2), "neg_": lambda e: e.neg_(), "exp_": lambda e: e.exp_(),
+    "relu_": lambda e: e.relu_(), "clamp_": lambda e: e.clamp_(0, 1), "copy_": lambda e: e.copy_(dg.ones(2, 3)),
+    "uniform_": lambda e: e.uniform_(), "normal_": lambda e: e.normal_(), "bernoulli_": lambda e: e.bernoulli_(),
+    "fill_ tensor": lambda e: e.fill_(dg.tensor(1.0)), "addcmul_": lambda e: e.addcmul_(e, e),
+    "scatter_": lambda e: e.scatter_(1, dg.tensor([[0], [1]], device=e.device), 1.0),
+    "setitem slice": lambda e: e.__setitem__(slice(None), 1.0), "transposed": lambda e: e.t().add_(1),
+    "dropout inplace": lambda e: dg.nn.functional.dropout(e, 0.5, inplace=True),
+    "nonleaf under autograd": lambda e: (e * dg.ones(1, requires_grad=True, device=e.device)).expand(2, 2, 3).add_(1),
+}
+
+
+@pytest.mark.parametrize("name", OVERLAPPING_WRITES)
+def test_inplace_write_into_expanded_tensor_raises(name, device):
+    base = dg.zeros(3, device=device)
+    with pytest.raises(RuntimeError, match=OVERLAP):
+        OVERLAPPING_WRITES[name](base.expand(2, 3))
+    assert base.tolist() == [0.0, 0.0, 0.0] and base._version == 0
+
+
+def test_overlapping_writes_pytorch_allows_or_only_warns_about(device):
+    base = dg.zeros(3, device=device)
+    e = base.expand(2, 3)
+    assert e.fill_(2.0) is e and e.zero_() is e          # filling is idempotent: PyTorch skips the test
+    e[0] = 5.0                                           # the written window e[0] does not overlap itself
+    e[1].add_(1)
+    assert base.tolist() == [6.0, 6.0, 6.0]
+    assert dg.zeros(3, 1, device=device).expand(3, 1).add_(1).tolist() == [[1.0]] * 3     # stride 0 on a dim of size 1
+    assert dg.zeros(3, device=device).expand(0, 3).add_(1).shape == (0, 3)
+    with pytest.warns(UserWarning, match=r"^Use of masked_fill_ on expanded tensors is deprecated. Please clone\(\) "
+                                         r"the tensor before performing this operation. This also applies to advanced "
+                                         r"indexing e.g. tensor\[mask\] = scalar$") as caught:
+        e.masked_fill_(dg.tensor([True, False, True], device=device), 1.0)
+    assert caught[0].filename == __file__
+    index_put = r"^Use of index_put_ on expanded tensors is deprecated. .* e.g. tensor\[indices\] = tensor$"
+    with pytest.warns(UserWarning, match=index_put) as caught:
+        e[dg.tensor([0], device=device)] = 3.0
+    with pytest.warns(UserWarning, match=index_put) as caught_too:
+        e.index_put_((dg.tensor([1], device=device),), dg.tensor(4.0, device=device))
+    assert caught[0].filename == caught_too[0].filename == __file__        # the warnings point at the caller
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        e[0, dg.tensor([0, 2], device=device)] = 5.0     # index_put_ on the slice e[0], which does not overlap
+    assert base.tolist() == [5.0, 4.0, 5.0]
 
 
 INPLACE_UNARY = ["neg", "abs", "exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal",
