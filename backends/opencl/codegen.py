@@ -3,7 +3,8 @@
 NOTE [ Strided launches ]
 Every kernel reads and writes Views through (offset, strides) passed as `long` arguments, never through expanded
 copies. Before a launch the operands' dims are collapsed jointly (dims k and k+1 merge when every operand has
-strides[k] == strides[k+1] * shape[k+1]; size-1 dims drop), so contiguous and plainly broadcast tensors become 1-D.
+strides[k] == strides[k+1] * shape[k+1]; size-1 dims drop), so contiguous and plainly broadcast tensors, and single
+elements, become 1-D.
 A kernel is specialised on the collapsed ndim and on the class of each operand's innermost stride (0, 1 or other),
 which lets the compiler vectorise the contiguous case; other strides stay run-time arguments, so one compiled kernel
 serves every shape of its class.
@@ -159,8 +160,8 @@ def store(code: str, dtype: str) -> str:
 def collapse(shape: tuple[int, ...], strides: list[tuple[int, ...]]) -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
     """Merge dims jointly over all operands (NOTE [ Strided launches ]); returns the new shape and strides."""
     dims = [k for k, n in enumerate(shape) if n != 1]
-    if not dims:
-        return (), [() for _ in strides]
+    if not dims:   # one element: the contiguous 1-d kernels serve it (no 0-d builds)
+        return (1,), [(1,) for _ in strides]
     out_shape = [shape[dims[0]]]
     out_strides = [[s[dims[0]]] for s in strides]
     for k in dims[1:]:
