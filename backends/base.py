@@ -12,7 +12,8 @@ it; when given it writes into `out` and returns `out`. Writes through `out` do n
 """
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -48,7 +49,7 @@ RANDOM_OPS = ("uniform", "normal")
 # The caller advances its offset by random_blocks(op, n, dtype) blocks per launch.
 
 
-def random_blocks(op: str, numel: int, dtype: "DType") -> int:
+def random_blocks(op: str, numel: int, dtype: DType) -> int:
     """How many Philox blocks a launch of `op` over numel elements of dtype consumes."""
     uniforms = numel + (numel & 1) if op == "normal" else numel
     words = uniforms * (2 if dtype.itemsize == 8 else 1)
@@ -58,7 +59,7 @@ def random_blocks(op: str, numel: int, dtype: "DType") -> int:
 class DType:
     """A tensor element type; prints as PyTorch does (`torch.float32`) so user logs and string checks match."""
 
-    __slots__ = ("name", "np", "itemsize", "is_floating_point", "is_signed", "legacy_name")
+    __slots__ = ("is_floating_point", "is_signed", "itemsize", "legacy_name", "name", "np")
     is_complex = False
 
     def __init__(self, name: str, np_dtype: Any, legacy_name: str) -> None:
@@ -95,7 +96,7 @@ DTYPE_OF_NUMPY = {d.np: d for d in ALL_DTYPES}
 class Device:
     """A device: `cpu`, `opencl:N`, or `cuda:N` (an alias for the N-th OpenCL GPU). Prints as PyTorch's."""
 
-    __slots__ = ("type", "index")
+    __slots__ = ("index", "type")
 
     def __init__(self, type: str | Device, index: int | None = None) -> None:
         if isinstance(type, Device):
@@ -140,7 +141,7 @@ class Device:
 class Storage:
     """One flat buffer of `size` elements on one backend. `version` is bumped by every in-place write (autograd)."""
 
-    __slots__ = ("buf", "dtype", "backend", "size", "version", "__weakref__")
+    __slots__ = ("__weakref__", "backend", "buf", "dtype", "size", "version")
 
     def __init__(self, buf: Any, dtype: DType, backend: Backend, size: int) -> None:
         self.buf = buf              # np.ndarray (1-D) on cpu, a device buffer on opencl
@@ -157,7 +158,7 @@ class Storage:
 class View:
     """A strided window onto a Storage (see NOTE [ View semantics ]). `cache` is the backend's, e.g. an ndarray."""
 
-    __slots__ = ("storage", "shape", "strides", "offset", "cache")
+    __slots__ = ("cache", "offset", "shape", "storage", "strides")
 
     def __init__(self, storage: Storage, shape: tuple[int, ...], strides: tuple[int, ...], offset: int = 0,
                  cache: Any = None) -> None:
@@ -226,7 +227,7 @@ class Backend(Protocol):
         """The values of x as an ndarray with x's shape (cpu: a view sharing memory; opencl: a host copy)."""
     def copy(self, x: View, out: View | None = None, dtype: DType | None = None) -> View:
         """Strided to strided copy, casting to out's dtype (or `dtype`); with out=None a contiguous copy."""
-    def fill(self, out: View, value: float | int | bool) -> View:
+    def fill(self, out: View, value: float | bool) -> View:
         """Set every element of out to value."""
 
     # compute

@@ -5,8 +5,17 @@ import math
 
 import numpy as np
 
-from .base import (COMPARISON_OPS, DTYPE_OF_NUMPY, Device, DType, Storage, View, bool_, check_primitive_tables,
-                   contiguous_strides)
+from .base import (
+    COMPARISON_OPS,
+    DTYPE_OF_NUMPY,
+    Device,
+    DType,
+    Storage,
+    View,
+    bool_,
+    check_primitive_tables,
+    contiguous_strides,
+)
 
 try:  # NumPy has no erf; SciPy's is exact and vectorised, math.erf is the exact fallback
     from scipy.special import erf as _erf

@@ -6,20 +6,69 @@ import builtins
 import importlib
 from typing import Any
 
+from distgrad._tensor_str import get_printoptions, set_printoptions
 from distgrad.backends.base import DType as dtype
-from distgrad.creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like,
-                               linspace, logspace, normal, ones, ones_like, rand, rand_like, randint, randint_like,
-                               randn, randn_like, randperm, tensor, zeros, zeros_like)
+from distgrad.creation import (
+    arange,
+    as_tensor,
+    bernoulli,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    logspace,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from distgrad.device import device, get_default_device, set_default_device
-from distgrad.dtypes import (bool, double, float, float16, float32, float64, get_default_dtype, half, int, int8,
-                             int16, int32, int64, long, promote_types, set_default_dtype, short, uint8)
+from distgrad.dims import broadcast_shapes
+from distgrad.dtypes import (
+    bool,
+    double,
+    float,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    promote_types,
+    set_default_dtype,
+    short,
+    uint8,
+)
 from distgrad.function import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from distgrad.joining import broadcast_tensors, cat, concat, concatenate, hstack, stack, vstack, where
-from distgrad.random import (Generator, default_generator, get_rng_state, initial_seed, manual_seed, multinomial,
-                             seed, set_rng_state)
-from distgrad._tensor_str import get_printoptions, set_printoptions
+from distgrad.random import (
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    multinomial,
+    seed,
+    set_rng_state,
+)
 from distgrad.size import Size
-from distgrad.dims import broadcast_shapes
 from distgrad.tensor import Tensor
 
 __version__ = "0.1.0"

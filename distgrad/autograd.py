@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from distgrad import prims as P
 from distgrad.backends.base import View
-from distgrad.function import (Node, _edge, enable_grad, is_grad_enabled, no_grad,  # noqa: F401
-                               run_backward, set_grad_enabled)
 from distgrad.function import Function as _CoreFunction
+from distgrad.function import Node, _edge, enable_grad, is_grad_enabled, no_grad, run_backward, set_grad_enabled
 from distgrad.tensor import Tensor
 
 
@@ -87,7 +87,7 @@ class FunctionCtx:
     @property
     def saved_tensors(self) -> tuple:
         if self._node is not None:
-            self._node.saved_tensors    # raises if freed or modified in place
+            _ = self._node.saved_tensors    # raises if freed or modified in place
         return self._saved
 
     def mark_non_differentiable(self, *tensors: Tensor) -> None:
@@ -220,6 +220,16 @@ def _set_flat(t: Tensor, i: int, value: float) -> None:
     t.data[tuple(reversed(idx))] = value
 
 
-__all__ = ["backward", "grad", "Function", "FunctionCtx", "gradcheck", "GradcheckError", "no_grad", "enable_grad",
-           "set_grad_enabled", "is_grad_enabled"]
+__all__ = [
+    "Function",
+    "FunctionCtx",
+    "GradcheckError",
+    "backward",
+    "enable_grad",
+    "grad",
+    "gradcheck",
+    "is_grad_enabled",
+    "no_grad",
+    "set_grad_enabled",
+]
 

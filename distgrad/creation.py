@@ -29,7 +29,7 @@ def _infer_numpy(data: Any, dtype: DType | None) -> np.ndarray:
         return data.detach()._host()
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
         data = [x.detach()._host() if isinstance(x, Tensor) else x for x in data]
-    is_array = isinstance(data, np.ndarray) or isinstance(data, np.generic)
+    is_array = isinstance(data, (np.ndarray, np.generic))
     try:
         arr = np.asarray(data)
     except ValueError:

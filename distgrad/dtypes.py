@@ -3,8 +3,20 @@ from __future__ import annotations
 
 import builtins
 
-from distgrad.backends.base import (ALL_DTYPES, DTYPE_OF_NUMPY, DType, bool_, float16, float32, float64, int8, int16,
-                                    int32, int64, uint8)
+from distgrad.backends.base import (
+    ALL_DTYPES,
+    DTYPE_OF_NUMPY,
+    DType,
+    bool_,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+)
 
 float = float32
 double = float64
@@ -13,9 +25,33 @@ short = int16
 int = int32
 long = int64
 bool = bool_
-__all__ = ["DType", "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool_", "float",
-           "double", "half", "short", "int", "long", "bool", "get_default_dtype", "set_default_dtype", "result_type",
-           "promote_types", "DTYPE_OF_NUMPY", "ALL_DTYPES", "BY_NAME", "LEGACY"]
+__all__ = [
+    "ALL_DTYPES",
+    "BY_NAME",
+    "DTYPE_OF_NUMPY",
+    "LEGACY",
+    "DType",
+    "bool",
+    "bool_",
+    "double",
+    "float",
+    "float16",
+    "float32",
+    "float64",
+    "get_default_dtype",
+    "half",
+    "int",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "long",
+    "promote_types",
+    "result_type",
+    "set_default_dtype",
+    "short",
+    "uint8",
+]
 
 BY_NAME = {d.name: d for d in ALL_DTYPES}
 LEGACY = {d.legacy_name: d for d in ALL_DTYPES}      # "FloatTensor" -> float32, used by Tensor.type()

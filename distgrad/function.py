@@ -17,7 +17,8 @@ wrong gradient. Without retain_graph, a node drops its saved Views after its bac
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from distgrad import prims as P
 from distgrad.backends.base import View

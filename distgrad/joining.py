@@ -1,7 +1,8 @@
 """Ops that combine tensors: cat, stack, where, broadcast_tensors."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from distgrad import ops
 from distgrad.backends.base import bool_

@@ -6,7 +6,8 @@ from __future__ import annotations
 import builtins
 import math
 import weakref
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from distgrad import function, inplace, ops
 from distgrad import prims as P
@@ -30,7 +31,7 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
 
     # Only _view is a slot; the autograd fields default to these class attributes, so making a tensor on the hot
     # path is one attribute write. A tensor that gets a grad or grad_fn stores it in its __dict__.
-    __slots__ = ("_view", "__dict__", "__weakref__")
+    __slots__ = ("__dict__", "__weakref__", "_view")
     __array_priority__ = 1000      # ndarray op Tensor defers to Tensor's reflected operator
     _requires_grad = False
     grad: Tensor | None = None
@@ -415,9 +416,9 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         """self and other with one dtype (promoted, or `dtype`) and one broadcast shape."""
         if isinstance(other, Tensor):
             va, vb = self._view, other._view
-            if va.shape == vb.shape and va.storage.dtype is vb.storage.dtype and dtype in (None, va.storage.dtype):
-                if va.storage.backend is vb.storage.backend:
-                    return self, other
+            if (va.shape == vb.shape and va.storage.dtype is vb.storage.dtype and dtype in (None, va.storage.dtype)
+                    and va.storage.backend is vb.storage.backend):
+                return self, other
             check_same_device(va, vb)
             target = dtype or result_type((va.storage.dtype, len(va.shape)), (vb.storage.dtype, len(vb.shape)))
         elif isinstance(other, (int, float)):
@@ -513,10 +514,10 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
     def __abs__(self) -> Tensor:
         return self.abs()
 
-    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def __eq__(self, other: object) -> Tensor:  # type: ignore[override]
         return self._compare("eq", other)
 
-    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+    def __ne__(self, other: object) -> Tensor:  # type: ignore[override]
         return self._compare("ne", other)
 
     def __lt__(self, other: Any) -> Tensor:
@@ -720,7 +721,7 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
         return self.clamp(max=max)
 
     def isnan(self) -> Tensor:
-        return self != self
+        return self != self   # noqa: PLR0124 (NaN is the one value unequal to itself)
 
     def isinf(self) -> Tensor:
         return self.abs() == math.inf if self.dtype.is_floating_point else self.new_zeros(self.shape, dtype=bool_)
