@@ -171,3 +171,27 @@ def test_uniform_and_normal_refuse_bad_bounds_with_pytorch_text(device):
         x.normal_(0.0, -0.5)
     assert x.tolist() == [0.0, 0.0, 0.0]
     assert x.uniform_(1.0, 1.0).tolist() == [1.0, 1.0, 1.0] and x.normal_(3.0, 0.0).tolist() == [3.0, 3.0, 3.0]
+
+
+# Random123's known-answer vectors for philox4x32_10: (counter, key) -> the four output words
+PHILOX_KAT = [((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+              ((0xFFFFFFFF,) * 4, (0xFFFFFFFF, 0xFFFFFFFF), (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+              ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+               (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1))]
+
+
+def test_cpu_philox_matches_random123_known_answers_on_ints_and_arrays():
+    from distgrad.backends.cpu import philox_rounds
+    for counter, key, want in PHILOX_KAT:
+        assert philox_rounds(*counter, *key) == want
+        arrays = [np.full(3, c, np.uint64) for c in counter]
+        assert [w.tolist() for w in philox_rounds(*arrays, *key)] == [[w] * 3 for w in want]
+
+
+def test_cpu_philox_words_are_the_same_stream_for_few_and_many_blocks():
+    from distgrad.backends.cpu import philox_words
+    assert tuple(philox_words(0, 0, 4)) == PHILOX_KAT[0][2]          # block 0 of seed 0: counter 0, key 0
+    offset = 2**32 - 5                                                  # crosses into the counter's high word
+    many = philox_words(2**40 + 7, offset, 4 * 20)                      # the array path
+    few = np.concatenate([philox_words(2**40 + 7, offset + b, 4) for b in range(20)])   # one block at a time
+    np.testing.assert_array_equal(many, few)
