@@ -12,6 +12,7 @@ nothing is copied.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from distgrad import ops
@@ -102,11 +103,9 @@ def _plan(x: Tensor, index: Any) -> tuple[tuple, list[tuple[int, Tensor]]]:
         elif isinstance(it, Tensor):
             n = shape[d]
             if it.numel():
-                lo, hi = int(it.amin().item()), int(it.amax().item())
-                if lo < -n or hi >= n:
-                    raise IndexError(f"index {hi if hi >= n else lo} is out of bounds for dimension {d} with size {n}")
-                if lo < 0:
-                    it = it.where(it >= 0, it + n)
+                P.check_index(it._view, -n, n, _out_of_bounds(d, n))   # on a device: at its next read
+                if it.device.type != "cpu" or int(it.amin().item()) < 0:    # never ask a device whether any is
+                    it = it.where(it >= 0, it + n)                         # negative: count those from the end
             spec.append(("slice", 0, n, 1))
             adv.append((out_d, it.to(int64)))
             d += 1
@@ -115,6 +114,12 @@ def _plan(x: Tensor, index: Any) -> tuple[tuple, list[tuple[int, Tensor]]]:
             raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are "
                              f"valid indices (got {type(it).__name__})")
     return tuple(spec), adv
+
+
+def _out_of_bounds(d: int, n: int) -> Callable[[int, int], None]:
+    def raise_for(lo: int, hi: int) -> None:
+        raise IndexError(f"index {hi if hi >= n else lo} is out of bounds for dimension {d} with size {n}")
+    return raise_for
 
 
 def _mask_mismatch(items: list, shape: tuple[int, ...], mask: Tensor, d: int) -> None:

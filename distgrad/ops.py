@@ -671,11 +671,11 @@ class NllLoss(Function):
 
 
 def _check_class_index(index: View, c: int) -> None:
-    """PyTorch's IndexError for a class index outside [0, c); reads two numbers back from the device."""
-    be = index.storage.backend
-    if be.to_numpy(P.reduce("min", index, (0,))).item() < 0 or be.to_numpy(P.reduce("max", index, (0,))).item() >= c:
-        bad = next(t for t in be.to_numpy(index).tolist() if not 0 <= t < c)
+    """PyTorch's IndexError for a class index outside [0, c), naming the first; on a device, at its next read."""
+    def raise_for(lo: int, hi: int) -> None:
+        bad = next(t for t in index.storage.backend.to_numpy(index).tolist() if not 0 <= t < c)
         raise IndexError(f"Target {bad} is out of bounds.")
+    P.check_index(index, 0, c, raise_for)
 
 
 # ------------------------------------------------------------------------------------------- views (metadata only)

@@ -2,6 +2,9 @@
 None, launches one kernel. No autograd, no broadcasting, no type promotion: ops.py and tensor.py do those."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from distgrad import views as V
 from distgrad.backends.base import COMPARISON_OPS, Backend, DType, View, bool_, int64
 
@@ -122,6 +125,26 @@ def nonzero(x: View) -> View:
 
 def random(op: str, out: View, seed: int, offset: int, a: float, b: float) -> View:
     return out.storage.backend.random(op, out, seed, offset, a, b)
+
+
+def check_index(index: View, lo: int, hi: int, raise_for: Callable[[int, int], None]) -> None:
+    """Call raise_for(min, max) when an element of index lies outside [lo, hi): at once on a backend that computes
+    on the host, else at that device's next read to the host (NOTE [ Deferred index checks ] in
+    backends/opencl/backend.py), so that checking an index never waits for the device."""
+    if index.numel == 0:
+        return
+    axes = tuple(range(len(index.shape)))
+    bounds = [reduce("min", index, axes), reduce("max", index, axes)]
+
+    def check(mn: Any, mx: Any) -> None:
+        mn, mx = int(mn), int(mx)
+        if mn < lo or mx >= hi:
+            raise_for(mn, mx)
+    be = index.storage.backend
+    if hasattr(be, "defer_check"):
+        be.defer_check(bounds, check)
+    else:
+        check(*(be.to_numpy(b) for b in bounds))
 
 
 def sum_to(g: View, shape: tuple[int, ...]) -> View:

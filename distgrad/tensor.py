@@ -1024,9 +1024,8 @@ def _check_index_tensor(x: Tensor, index: Tensor, d: int, name: str) -> None:
         raise RuntimeError(f"{name}(): Expected dtype int{'32/int' if name == 'gather' else ''}64 for index")
     if index.ndim != x.ndim and not (index.ndim <= 1 and x.ndim <= 1):
         raise RuntimeError(f"Index tensor must have the same number of dimensions as {'input' if name == 'gather' else 'self'} tensor")
-    if index.numel():
-        lo, hi = builtins.int(index.amin().item()), builtins.int(index.amax().item())
-        n = x._view.shape[d] if x.ndim else 1
-        if lo < 0 or hi >= n:
-            bad = hi if hi >= n else lo
-            raise RuntimeError(f"index {bad} is out of bounds for dimension {d} with size {n}")
+    n = x._view.shape[d] if x.ndim else 1
+
+    def raise_for(lo: int, hi: int) -> None:
+        raise RuntimeError(f"index {hi if hi >= n else lo} is out of bounds for dimension {d} with size {n}")
+    P.check_index(index._view, 0, n, raise_for)   # on a device: at its next read (NOTE [ Deferred index checks ])

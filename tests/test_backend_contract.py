@@ -691,3 +691,37 @@ if os.environ.get("DISTGRAD_TEST_OCLGRIND") == "1":   # defined only then, so th
         prg.k(be.queue, (4,), None, out.storage.buf)
         be.synchronize()
         assert "Invalid write of size 4" in oclgrind_log.read_new()
+
+
+def test_index_kernels_skip_out_of_range_indices(be):
+    # until a deferred check raises (NOTE [ Deferred index checks ]), a bad index must not touch other memory
+    opencl_only(be)   # cpu: the core checks before NumPy, which would raise for such an index itself
+    x, _ = make(be, np.arange(6, dtype=np.float32).reshape(2, 3), "contiguous")
+    idx = be.from_numpy(np.array([[2, 3], [-1, 0]], np.int64))
+    check(be, be.gather(x, 1, idx), np.array([[2, 0], [0, 3]], np.float32), exact=True)
+    out = be.from_numpy(np.zeros((2, 3), np.float32))
+    be.scatter("add", out, 1, idx, be.from_numpy(np.ones((2, 2), np.float32)))
+    check(be, out, np.array([[0, 0, 1], [1, 0, 0]], np.float32), exact=True)
+
+
+def test_deferred_checks_run_at_the_next_read_and_are_bounded(be):
+    opencl_only(be)
+    ran = []
+    v = be.from_numpy(np.array([7], np.int64))
+    for _ in range(3):
+        be.defer_check([v], lambda host: ran.append(int(host[0])))
+    assert ran == []                                   # nothing waited for the device
+    be.to_numpy(be.from_numpy(np.zeros(2, np.float32)))
+    assert ran == [7, 7, 7]
+    for _ in range(3 * ocl.backend.MAX_DEFERRED):
+        be.defer_check([v], lambda host: ran.append(0))
+    assert len(ran) >= 3 + 2 * ocl.backend.MAX_DEFERRED   # past the bound, a check forces a synchronize
+    be.synchronize()
+    assert len(ran) == 3 + 3 * ocl.backend.MAX_DEFERRED
+
+    def fail(host):
+        raise IndexError("bad")
+    be.defer_check([v], fail)
+    with pytest.raises(IndexError, match="bad"):
+        be.synchronize()
+    be.synchronize()                                   # raised once, then gone

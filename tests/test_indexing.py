@@ -60,9 +60,9 @@ def test_zero_dim_bool_index(device):
 def test_index_errors(device):
     x = _x(device)
     with pytest.raises(IndexError, match="index 2 is out of bounds for dimension 0 with size 2"):
-        x[dg.tensor([0, 2], device=device)]
+        x[dg.tensor([0, 2], device=device)].tolist()   # on a device, raised at the next read
     with pytest.raises(IndexError, match="index 3 is out of bounds for dimension 0 with size 2"):
-        x[[0, 3]]
+        x[[0, 3]].tolist()
     with pytest.raises(IndexError, match="tensors used as indices must be long, int, byte or bool tensors"):
         x[dg.tensor([0.0], device=device)]
     with pytest.raises(IndexError, match=r"The shape of the mask \[3\] at index 0 does not match the shape of the "
@@ -129,7 +129,7 @@ def test_gather(device):
     assert x.gather(0, dg.tensor([[1, 0, 1]], device=device)).tolist() == [[4, 2, 6]]
     assert dg.gather(x, -1, idx).tolist() == [[3, 1], [5, 5]]
     with pytest.raises(RuntimeError, match="index 5 is out of bounds for dimension 1 with size 3"):
-        x.gather(1, dg.tensor([[0], [5]], device=device))
+        x.gather(1, dg.tensor([[0], [5]], device=device)).tolist()   # on a device, raised at the next read
     with pytest.raises(RuntimeError, match=r"gather\(\): Expected dtype int32/int64 for index"):
         x.gather(1, dg.tensor([[0.0]], device=device))
 
@@ -150,7 +150,7 @@ def test_scatter_and_scatter_add(device):
     assert dg.zeros(3, device=device).scatter(0, dg.tensor([0, 2], device=device), dg.ones(2, device=device),
                                               reduce="add").tolist() == [1, 0, 1]
     with pytest.raises(RuntimeError, match="index 3 is out of bounds for dimension 1 with size 3"):
-        dg.zeros(2, 3, device=device).scatter(1, dg.tensor([[3]], device=device), 1.0)
+        dg.zeros(2, 3, device=device).scatter(1, dg.tensor([[3]], device=device), 1.0).tolist()
 
 
 def test_gather_scatter_operands_on_another_device_raise(device):
@@ -229,7 +229,7 @@ def test_index_select(device):
     with pytest.raises(IndexError, match=r"index_select\(\): Index is supposed to be a vector"):
         x.index_select(1, dg.tensor([[1]], device=device))
     with pytest.raises((IndexError, RuntimeError), match="out of"):
-        x.index_select(1, dg.tensor([3], device=device))
+        x.index_select(1, dg.tensor([3], device=device)).tolist()   # on a device, raised at the next read
 
 
 def test_masked_select_and_masked_fill(device):
@@ -365,3 +365,26 @@ def test_all_false_mask_regression(device):
     assert x[dg.tensor([[False]], device=device)].shape == (0,)
     x[dg.tensor([[False]], device=device)] = 1
     assert x.tolist() == [[0]]
+
+
+def test_index_checks_on_a_device_never_wait_and_raise_at_the_next_read(device, monkeypatch):
+    if device == "cpu":
+        pytest.skip("cpu checks an index at once: there is no device to wait for")
+    from distgrad.device import backend_for
+    be = backend_for(dg.device(device))
+    x = dg.arange(6.0, device=device).view(2, 3)
+    logits, target = dg.randn(4, 3, device=device), dg.tensor([0, 2, 1, 1], device=device)
+    reads = []
+    real = be.to_numpy
+    monkeypatch.setattr(be, "to_numpy", lambda v: reads.append(v.shape) or real(v))
+    loss = dg.nn.functional.cross_entropy(logits, target)
+    picked = x[dg.tensor([1, -1], device=device)]
+    bad = x.gather(1, dg.tensor([[0], [5]], device=device))     # queued; the error waits for a read
+    assert reads == []                                          # no op above waited for the device
+    with pytest.raises(RuntimeError, match="index 5 is out of bounds for dimension 1 with size 3"):
+        loss.item()
+    assert picked.tolist() == [[3, 4, 5], [3, 4, 5]]             # raised once; later reads work
+    assert bad.shape == (2, 1)
+    dg.nn.functional.cross_entropy(logits, dg.tensor([0, 3, 1, 1], device=device))
+    with pytest.raises(IndexError, match="Target 3 is out of bounds."):
+        dg.opencl.synchronize()

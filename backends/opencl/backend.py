@@ -5,6 +5,15 @@ Each device has one in-order command queue. Primitives enqueue and return at onc
 output size), the mapped-BLAS matmul on CPU devices and synchronize() wait for the device. Because the queue is in
 order, a buffer whose Storage dies can go back to the pool and be handed to the next allocation at once: every launch
 that still reads it was enqueued earlier and runs first.
+
+NOTE [ Deferred index checks ]
+An op that takes an index tensor must raise PyTorch's IndexError for an index out of range, but reading the index's
+min and max back at once would make every cross_entropy, gather or embedding lookup wait for the device. So the core
+(prims.check_index) queues the two reductions and hands their results and a check to `defer_check`; the next read
+to the host (to_numpy, hence item(), printing, comparisons in Python) or synchronize() copies the results back with
+the read it was doing anyway and runs the checks, raising there, as CUDA reports a device-side assert at the next
+synchronization. Until then the index kernels skip out-of-range indices (gather writes 0), so a bad index never
+touches memory outside its tensor. At most MAX_DEFERRED checks wait; the next one synchronizes.
 """
 from __future__ import annotations
 
@@ -61,6 +70,7 @@ SCAN_COMBINE = {"cumsum": "sum", "cumprod": "prod"}
 assert set(COMBINE) == set(REDUCE_OPS) and set(BETTER) == set(ARG_REDUCE_OPS) and set(SCAN_COMBINE) == set(SCAN_OPS)
 
 MATMUL_PATHS = ("blas", "tiled", "local")
+MAX_DEFERRED = 64   # index checks waiting for the next read (NOTE [ Deferred index checks ])
 # The mapped-BLAS path waits for the device (it drains the queue); below this many multiply-adds the queued tiled
 # kernel is as fast (PoCL, 2 cores: ~37 us each at 64^3, ~150 us at 128^3) and keeps the queue asynchronous.
 MAPPED_MIN_FLOPS = 1 << 22
@@ -221,6 +231,7 @@ class OpenCLBackend:
         self.pool = BufferPool(self.ctx, min(info.global_mem_bytes // 4, 2 << 30), exact=info.platform == "Oclgrind")
         self._kernels: dict[tuple, cl.Kernel] = {}
         self._ew_plans: dict[tuple, tuple] = {}   # elementwise launches by layout (NOTE [ Elementwise launch plans ])
+        self._deferred: list[tuple[list[View], Callable[..., None]]] = []   # NOTE [ Deferred index checks ]
         # besides the source and the build options, everything that can change the binary a source compiles to
         self._cache_tag = repr((info.platform, info.name, info.driver_version, info.opencl_version,
                                 dev.platform.version, cl.VERSION_TEXT))
@@ -316,15 +327,42 @@ class OpenCLBackend:
 
     def to_numpy(self, x: View) -> np.ndarray:
         host = np.empty(x.shape, x.dtype.np)
-        if host.size == 0:
-            return host
-        if not x.is_contiguous():
+        if host.size and not x.is_contiguous():
             x = self.copy(x)
+        checks = self._read_deferred()
         try:
-            cl.enqueue_copy(self.queue, host, x.storage.buf, src_offset=x.offset * x.dtype.itemsize, is_blocking=True)
+            if host.size:
+                cl.enqueue_copy(self.queue, host, x.storage.buf, src_offset=x.offset * x.dtype.itemsize,
+                                is_blocking=True)
+            elif checks:
+                self.queue.finish()
         except cl.Error as e:
             raise self._error(e, f"to_numpy {list(x.shape)} {x.dtype} (or a launch queued before it)") from None
+        self._run_checks(checks)
         return host
+
+    def defer_check(self, views: list[View], check: Callable[..., None]) -> None:
+        """Run check(*host copies of views) at the next read to the host (NOTE [ Deferred index checks ])."""
+        self._deferred.append((views, check))
+        if len(self._deferred) > MAX_DEFERRED:
+            self.synchronize()
+
+    def _read_deferred(self) -> list[tuple[list[np.ndarray], Callable[..., None]]]:
+        """Queue copies of the waiting checks' views to the host: the blocking read after them completes them."""
+        pending, self._deferred = self._deferred, []
+        reads = []
+        for views, check in pending:
+            hosts = [np.empty(v.shape, v.dtype.np) for v in views]
+            for h, v in zip(hosts, views):
+                cl.enqueue_copy(self.queue, h, v.storage.buf, src_offset=v.offset * v.dtype.itemsize,
+                                is_blocking=False)
+            reads.append((hosts, check))
+        return reads
+
+    @staticmethod
+    def _run_checks(reads: list[tuple[list[np.ndarray], Callable[..., None]]]) -> None:
+        for hosts, check in reads:
+            check(*hosts)
 
     def copy(self, x: View, out: View | None = None, dtype: DType | None = None) -> View:
         dt = out.dtype if out is not None else (dtype or x.dtype)
@@ -552,7 +590,7 @@ class OpenCLBackend:
         key = ("gather", dt, len(shape))
         knl = self._kernels.get(key) or self._kernel(key, lambda: _indexed_source(
             "gather", dt, len(shape), ["out", "idx", "x"]))
-        args = [out.storage.buf, x.storage.buf, index.storage.buf, out.numel, x.strides[axis],
+        args = [out.storage.buf, x.storage.buf, index.storage.buf, out.numel, x.strides[axis], x.shape[axis],
                 *index_args(shape, [(out.offset, strides[0]), (index.offset, strides[1]), (x.offset, strides[2])])]
         self._launch(knl, (_round_up(out.numel, 64),), None, args, lambda: f"gather {list(index.shape)} {dt}")
         return out
@@ -572,7 +610,8 @@ class OpenCLBackend:
         knl = self._kernels.get(key) or self._kernel(key, lambda: _indexed_source(
             "scatter", dt, len(shape), ["out", "idx", "src"], mode))
         ax = (out.strides[axis], src.strides[axis], index.strides[axis]) if index.shape else (0, 0, 0)
-        args = [out.storage.buf, src.storage.buf, index.storage.buf, lines, R, *ax,
+        n_ax = out.shape[axis] if out.shape else 1
+        args = [out.storage.buf, src.storage.buf, index.storage.buf, lines, R, *ax, n_ax,
                 *index_args(shape, [(out.offset, strides[0]), (index.offset, strides[1]), (src.offset, strides[2])])]
         self._launch(knl, (_round_up(lines, 64),), None, args, lambda: f"scatter_{mode} {list(index.shape)} {dt}")
         return out
@@ -621,10 +660,12 @@ class OpenCLBackend:
         return out
 
     def synchronize(self) -> None:
+        checks = self._read_deferred()
         try:
             self.queue.finish()
         except cl.Error as e:
             raise self._error(e, "synchronize (a launch queued earlier failed)") from None
+        self._run_checks(checks)
 
 
 # ---- kernel sources ----------------------------------------------------------------------------------------------
@@ -739,7 +780,7 @@ def _indexed_source(family: str, dt: str, nd: int, names: list[str], mode: str =
     update = {"set": "v", "add": "*dst | v" if dt == "bool" else f"({CTYPE[dt]})(*dst + v)"}.get(mode, "")
     src = template(family).substitute(PREAMBLE=preamble({dt}), T=CTYPE[dt], PARAMS=", ".join(params),
                                       INDEX=index_code("", nd, names, ["s"] * len(names), "gid"), UPDATE=update)
-    head = [None, None, None, np.int64, np.int64] + ([np.int64] * 3 if family == "scatter" else [])
+    head = [None, None, None, np.int64, np.int64] + [np.int64] * (4 if family == "scatter" else 1)   # ..., n_ax
     return src, family, head + [np.int64] * len(params)
 
 
