@@ -22,16 +22,20 @@ def np_nearest(x, sizes, scales):
     return x
 
 
+def source_position(j, n_in, n_out, scale, align_corners):
+    """The input position output j samples: (j + 0.5) * in / out - 0.5, or j * (in - 1) / (out - 1) with
+    align_corners."""
+    if align_corners:
+        return j * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
+    return (j + 0.5) * (1 / scale if scale else n_in / n_out) - 0.5
+
+
 def np_linear(x, sizes, scales, align_corners):
-    """Output j samples input position (j + 0.5) * in / out - 0.5 (clamped at 0), or j * (in - 1) / (out - 1) with
-    align_corners, blending the two neighbours."""
+    """Output j blends the two neighbours of its source position, clamped at 0."""
     for d, (n_out, scale) in enumerate(zip(sizes, scales)):
         n_in, out = x.shape[2 + d], []
         for j in range(n_out):
-            if align_corners:
-                src = j * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
-            else:
-                src = max((j + 0.5) * (1 / scale if scale else n_in / n_out) - 0.5, 0.0)
+            src = max(source_position(j, n_in, n_out, scale, align_corners), 0.0)
             lo = min(int(src), n_in - 1)
             hi, t = min(lo + 1, n_in - 1), src - lo
             out.append(np.take(x, lo, axis=2 + d) * (1 - t) + np.take(x, hi, axis=2 + d) * t)
@@ -40,18 +44,15 @@ def np_linear(x, sizes, scales, align_corners):
 
 
 def np_cubic(x, sizes, scales, align_corners, a=-0.75):
-    """Output j samples position p as np_linear places it, but unclamped, and blends inputs floor(p) - 1 ..
-    floor(p) + 2 (clamped to the border) with Keys' cubic convolution weights W(p - i), a = -0.75."""
+    """Output j blends inputs floor(p) - 1 .. floor(p) + 2 (clamped to the border) of its unclamped source position
+    p with Keys' cubic convolution weights W(p - i), a = -0.75."""
     def weight(d):
         d = abs(d)
         return (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1 if d <= 1 else a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a
     for d, (n_out, scale) in enumerate(zip(sizes, scales)):
         n_in, out = x.shape[2 + d], []
         for j in range(n_out):
-            if align_corners:
-                src = j * (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
-            else:
-                src = (j + 0.5) * (1 / scale if scale else n_in / n_out) - 0.5
+            src = source_position(j, n_in, n_out, scale, align_corners)
             base = math.floor(src)
             out.append(sum(weight(src - i) * np.take(x, min(max(i, 0), n_in - 1), axis=2 + d)
                            for i in range(base - 1, base + 3)))
