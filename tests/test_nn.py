@@ -1,5 +1,6 @@
 """nn: layers and losses (gradcheck in float64, values against NumPy formulas or PyTorch 2.13 literals)."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -276,6 +277,15 @@ def test_one_hot_and_pad_modes():
     assert F.pad(x, (1, 2), mode="replicate").tolist() == [[1.0, 1.0, 2.0, 3.0, 3.0, 3.0]]
     assert F.pad(x, (1, 1), mode="circular").tolist() == [[3.0, 1.0, 2.0, 3.0, 1.0]]
     assert F.pad(x, (0, 0, 1, 0)).tolist() == [[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]]
+
+
+@pytest.mark.parametrize("values, message", [([0, 4], "Class values must be smaller than num_classes."),
+                                             ([-1, 2], "Class values must be non-negative.")])
+def test_one_hot_class_errors(device, values, message):
+    # PyTorch 2.13's messages; on a device they come at the next read (NOTE [ Deferred index checks ])
+    with pytest.raises(RuntimeError, match=re.escape(message)):
+        F.one_hot(dg.tensor(values, device=device), 4).tolist()
+    assert F.one_hot(dg.tensor([3, 0], device=device), 4).tolist() == [[0, 0, 0, 1], [1, 0, 0, 0]]
 
 
 def test_embedding_padding_row_gets_no_gradient():

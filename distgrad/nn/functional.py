@@ -6,6 +6,7 @@ from array import array
 from typing import Any
 
 from distgrad import autograd, ops
+from distgrad import prims as P
 from distgrad.creation import arange, ones, tensor, zeros
 from distgrad.dtypes import int64
 from distgrad.function import enable_grad, is_grad_enabled, no_grad
@@ -201,9 +202,11 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     if num_classes == -1:
         num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
-    if tensor.numel() and (int(tensor.min().item()) < 0 or int(tensor.max().item()) >= num_classes):
-        raise RuntimeError("Class values must be smaller than num_classes." if tensor.min().item() >= 0 else
-                           "Class values must be non-negative.")
+
+    def raise_for(lo: int, hi: int) -> None:
+        raise RuntimeError("Class values must be non-negative." if lo < 0 else
+                           "Class values must be smaller than num_classes.")
+    P.check_index(tensor._view, 0, num_classes, raise_for)   # on a device: at its next read, as on CUDA
     return (tensor.unsqueeze(-1) == arange(num_classes, device=tensor.device)).long()
 
 
