@@ -56,6 +56,7 @@ from distgrad.dtypes import (
     short,
     uint8,
 )
+from distgrad.einsum import einsum
 from distgrad.function import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from distgrad.joining import broadcast_tensors, cat, concat, concatenate, hstack, stack, vstack, where
 from distgrad.random import (
