@@ -16,20 +16,25 @@ _CPP_NAME = {"Double": "double", "Float": "float", "Half": "c10::Half", "Long": 
              "Short": "short int", "Char": "signed char", "Byte": "unsigned char", "Bool": "bool"}
 
 
-def _scalar_type(dtype: Any) -> str:
+def scalar_type_name(dtype: Any) -> str:
     """PyTorch's ScalarType name: Float, Long, ..."""
     return dtype.legacy_name.removesuffix("Tensor")
 
 
+def cpp_type_name(dtype: Any) -> str:
+    """The C++ type PyTorch names in some messages: float, long int, c10::Half, ..."""
+    return _CPP_NAME[scalar_type_name(dtype)]
+
+
 class LinearAlgebraOps:
-    """mm, bmm, addmm, dot, outer, matmul (@), trace, diagonal, diag, triu, tril."""
+    """mm, bmm, addmm, mv, addmv, baddbmm, addbmm, dot, outer, matmul (@), trace, diagonal, diag, triu, tril."""
 
     __slots__ = ()
 
     def _check_matmul_dtype(self, other: Any, name: str) -> None:
         check_same_device(self._view, other._view)
         if self.dtype is not other.dtype:
-            a, b = _scalar_type(self.dtype), _scalar_type(other.dtype)
+            a, b = scalar_type_name(self.dtype), scalar_type_name(other.dtype)
             raise RuntimeError(DTYPE_MISMATCH[name].format(a=a, b=b, a_cpp=_CPP_NAME[a], b_cpp=_CPP_NAME[b]))
 
     def mm(self, mat2: Any) -> Any:
@@ -51,19 +56,76 @@ class LinearAlgebraOps:
         self._check_matmul_dtype(mat2, "bmm")
         return ops.Bmm.apply(self, mat2)
 
+    def _add_scaled(self, product: Any, beta: Any, alpha: Any) -> Any:
+        """beta * self + alpha * product, self broadcast to product's shape; beta=0 ignores self (its nan and inf do not
+        propagate), as PyTorch does."""
+        scaled = product if alpha == 1 else product * alpha
+        base = self.expand(product.shape)
+        return scaled if beta == 0 else base + scaled if beta == 1 else base * beta + scaled
+
     def addmm(self, mat1: Any, mat2: Any, *, beta: float = 1, alpha: float = 1) -> Any:
         """beta * self + alpha * (mat1 @ mat2)."""
         if beta != 1 or alpha != 1:
-            return self * beta + (mat1.mm(mat2) * alpha)
+            return self._add_scaled(mat1.mm(mat2), beta, alpha)
         if mat1.ndim != 2 or mat2.ndim != 2 or mat1.shape[1] != mat2.shape[0]:
             return self + mat1.mm(mat2)        # mm raises PyTorch's error for the bad shapes
         broadcast_shapes(self._view.shape, (mat1.shape[0], mat2.shape[1]))
         mat1._check_matmul_dtype(mat2, "addmm")
         check_same_device(self._view, mat1._view)
         if self.dtype is not mat2.dtype:
-            raise RuntimeError(f"self and mat2 must have the same dtype, but got {_scalar_type(self.dtype)} and "
-                               f"{_scalar_type(mat2.dtype)}")
+            raise RuntimeError(f"self and mat2 must have the same dtype, but got {scalar_type_name(self.dtype)} and "
+                               f"{scalar_type_name(mat2.dtype)}")
         return ops.Addmm.apply(self, mat1, mat2)
+
+    def addmv(self, mat: Any, vec: Any, *, beta: float = 1, alpha: float = 1) -> Any:
+        """beta * self + alpha * (mat @ vec)."""
+        if mat.ndim != 2 or vec.ndim != 1 or self.ndim > 1:
+            raise RuntimeError(f"vector + matrix @ vector expected, got {self.ndim}, {mat.ndim}, {vec.ndim}")
+        n, m = mat.shape
+        if vec.shape[0] != m or self.numel() not in (1, n):
+            raise RuntimeError(f"size mismatch, got input ({self.numel()}), mat ({n}x{m}), vec ({vec.shape[0]})")
+        if not (self.dtype is mat.dtype is vec.dtype):
+            raise RuntimeError(f"addmv input tensors must have the same dtype, but got {scalar_type_name(self.dtype)}, "
+                               f"{scalar_type_name(mat.dtype)}, and {scalar_type_name(vec.dtype)}")
+        return self._add_scaled(mat.mm(vec.unsqueeze(1)).squeeze(1), beta, alpha)
+
+    def mv(self, vec: Any) -> Any:
+        """Matrix @ vector."""
+        # PyTorch checks mv as addmv into a result of vec's dtype, which its messages name
+        return vec.new_zeros(self.shape[:1] if self.ndim else (1,)).addmv(self, vec, beta=0)
+
+    def baddbmm(self, batch1: Any, batch2: Any, *, beta: float = 1, alpha: float = 1) -> Any:
+        """beta * self + alpha * (batch1 @ batch2), per batch."""
+        product = batch1.bmm(batch2)
+        if self.dtype is not batch1.dtype:
+            raise RuntimeError(f"Input dtypes must be the same, got: input {cpp_type_name(self.dtype)}, batch1: "
+                               f"{cpp_type_name(batch1.dtype)}, batch2: {cpp_type_name(batch2.dtype)}")
+        return self._add_scaled(product, beta, alpha)
+
+    def addbmm(self, batch1: Any, batch2: Any, *, beta: float = 1, alpha: float = 1) -> Any:
+        """beta * self + alpha * the sum over the batch of batch1[i] @ batch2[i], as one mm."""
+        for name, t in (("batch1", batch1), ("batch2", batch2)):
+            if t.ndim != 3:
+                raise RuntimeError(f"{name} must be a 3D tensor")
+        (b, n, m), (b2, m2, p) = batch1.shape, batch2.shape
+        if b != b2:
+            raise RuntimeError(f"batch1 and batch2 must have same number of batches, got {b} and {b2}")
+        if m != m2:
+            raise RuntimeError(f"Incompatible matrix sizes for bmm ({n}x{m} and {m2}x{p})")
+        if self.dtype is not batch2.dtype:
+            raise RuntimeError(f"self and mat2 must have the same dtype, but got {scalar_type_name(self.dtype)} and "
+                               f"{scalar_type_name(batch2.dtype)}")
+        product = batch1.permute(1, 0, 2).reshape(n, b * m).mm(batch2.reshape(b * m, p))
+        return self._add_scaled(product, beta, alpha)
+
+    def addmv_(self, mat: Any, vec: Any, *, beta: float = 1, alpha: float = 1) -> Any:
+        return self._write(self.addmv(mat, vec, beta=beta, alpha=alpha))
+
+    def baddbmm_(self, batch1: Any, batch2: Any, *, beta: float = 1, alpha: float = 1) -> Any:
+        return self._write(self.baddbmm(batch1, batch2, beta=beta, alpha=alpha))
+
+    def addbmm_(self, batch1: Any, batch2: Any, *, beta: float = 1, alpha: float = 1) -> Any:
+        return self._write(self.addbmm(batch1, batch2, beta=beta, alpha=alpha))
 
     def dot(self, other: Any) -> Any:
         if self.ndim != 1 or other.ndim != 1:

@@ -19,6 +19,7 @@ from distgrad.dims import broadcast_shapes, check_same_device, numel, shape_arg,
 from distgrad.dtypes import BY_NAME, LEGACY, get_default_dtype, result_type
 from distgrad.function import AccumulateGrad, is_grad_enabled
 from distgrad.linear_algebra import LinearAlgebraOps
+from distgrad.pointwise import PointwiseOps
 from distgrad.reductions import ReductionOps
 from distgrad.shaping import ShapeOps
 from distgrad.size import Size
@@ -26,7 +27,7 @@ from distgrad.size import Size
 _new = object.__new__
 
 
-class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
+class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, PointwiseOps, BitwiseOps):
     """A multi-dimensional array on a device, with autograd (PyTorch's torch.Tensor)."""
 
     # Only _view is a slot; the autograd fields default to these class attributes, so making a tensor on the hot
@@ -863,15 +864,6 @@ class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, BitwiseOps):
     # x op= y acts in place (same object, version bump), as PyTorch's Tensor does
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
     __ifloordiv__, __imod__, __ipow__ = floor_divide_, remainder_, pow_
-
-    def addcmul_(self, t1: Tensor, t2: Tensor, *, value: float = 1) -> Tensor:
-        return self.add_(t1 * t2 * value if value != 1 else t1 * t2)
-
-    def addcdiv_(self, t1: Tensor, t2: Tensor, *, value: float = 1) -> Tensor:
-        return self.add_(t1 / t2 * value if value != 1 else t1 / t2)
-
-    def lerp_(self, end: Tensor, weight: float) -> Tensor:
-        return self.add_((end - self) * weight)
 
     def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
         """Copy src (broadcast, cast, moved across devices) into self."""

@@ -1,0 +1,288 @@
+"""einsum, lerp/addcmul/addcdiv, mv/addmv/baddbmm/addbmm: values against NumPy, float64 gradcheck, PyTorch 2.13's
+errors (messages written down from torch 2.13.0 by hand)."""
+import math
+import re
+
+import numpy as np
+import pytest
+
+import distgrad as dg
+from distgrad.autograd import gradcheck
+
+RNG = np.random.default_rng(0)
+
+
+def _arrays(*shapes):
+    return [RNG.uniform(-2, 2, s) for s in shapes]
+
+
+def _on(device, *arrays, dtype=dg.float32, requires_grad=False):
+    return [dg.tensor(a, dtype=dtype, device=device, requires_grad=requires_grad) for a in arrays]
+
+
+def _close(t, expected, tol=1e-5):
+    np.testing.assert_allclose(t.detach().cpu().numpy(), expected, rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------------------------------------------- einsum
+
+EINSUM = [  # equation, operand shapes, NumPy's equation for the same result (None: the same)
+    ("ij,jk->ik", [(2, 3), (3, 4)], None), ("ij,jk", [(2, 3), (3, 4)], None), ("ij->ji", [(2, 3)], None),
+    ("ii", [(3, 3)], None), ("ii->i", [(3, 3)], None), ("iji->j", [(3, 2, 3)], None), ("ij->", [(2, 3)], None),
+    ("bA,ba", [(5, 2), (5, 3)], None), ("i,i", [(3,), (3,)], None), ("i,j->ij", [(3,), (4,)], None),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)], None), ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 5)], None),
+    ("ij,ij,ij->i", [(2, 3)] * 3, None), ("i,ij,j->", [(2,), (2, 3), (3,)], None),
+    ("ab,cd->", [(2, 3), (4, 5)], None), ("...ij,...jk", [(5, 2, 3), (3, 4)], None),
+    ("...,...->...", [(2, 1, 3), (4, 1)], None), ("...ij->ij", [(5, 2, 3)], "kij->ij"), ("ij->...", [(2, 3)], "ij->"),
+    ("i j , j k -> i k", [(2, 3), (3, 4)], "ij,jk->ik"), ("ij,jk->ik", [(2, 3), (1, 4)], None), ("", [()], None),
+    ("bn,anm,bm->ba", [(2, 3), (4, 3, 5), (2, 5)], None),
+]
+
+
+@pytest.mark.parametrize("equation, shapes, np_equation", EINSUM, ids=[c[0] or "scalar" for c in EINSUM])
+def test_einsum_matches_numpy(equation, shapes, np_equation, device):
+    xs = _arrays(*shapes)
+    _close(dg.einsum(equation, *_on(device, *xs)), np.einsum(np_equation or equation, *xs))
+
+
+def test_einsum_operand_list_and_sublist_forms(device):
+    a, b = _arrays((2, 3), (3, 4))
+    ta, tb = _on(device, a, b)
+    _close(dg.einsum("ij,jk->ik", [ta, tb]), a @ b)
+    _close(dg.einsum(ta, [0, 1], tb, [1, 2], [0, 2]), a @ b)
+    _close(dg.einsum(ta, [0, 1], tb, [1, 2]), a @ b)
+    _close(dg.einsum(ta, [0, Ellipsis]), a.T)       # implicit output: the ellipsis first
+
+
+@pytest.mark.parametrize("equation, shapes", [("ij,jk->ik", [(2, 3), (3, 4)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
+                                              ("i,ij,j->", [(2,), (2, 3), (3,)]), ("ij,jk->ki", [(2, 3), (3, 4)])])
+def test_einsum_gradients(equation, shapes, device):
+    xs = _arrays(*shapes)
+    assert gradcheck(lambda *ts: dg.einsum(equation, *ts), _on("cpu", *xs, dtype=dg.float64, requires_grad=True))
+    ts = _on(device, *xs, requires_grad=True)
+    dg.einsum(equation, *ts).sum().backward()
+    inputs, output = equation.split("->")
+    subscripts, ones = inputs.split(","), np.ones(np.einsum(equation, *xs).shape)
+    for i, t in enumerate(ts):   # d sum / d x_i: the other operands and ones in the output's place, onto x_i's labels
+        others = [j for j in range(len(xs)) if j != i]
+        grad = np.einsum(",".join([subscripts[j] for j in others] + [output]) + "->" + subscripts[i],
+                         *[xs[j] for j in others], ones)
+        _close(t.grad, grad, 1e-4)
+
+
+@pytest.mark.parametrize("equation, shapes", [("iji->j", [(3, 2, 3)]), ("...ij,...jk", [(2, 2, 3), (3, 1)]),
+                                              ("ij,jk->ik", [(2, 3), (1, 4)]), ("bii,bi->b", [(2, 3, 3), (1, 3)])])
+def test_einsum_gradcheck_diagonals_ellipsis_broadcast(equation, shapes):
+    xs = _arrays(*shapes)
+    assert gradcheck(lambda *ts: dg.einsum(equation, *ts), _on("cpu", *xs, dtype=dg.float64, requires_grad=True))
+
+
+EINSUM_ERRORS = [  # equation, operand shapes, exception, PyTorch 2.13's message
+    ("ij,jk", [(2, 3)], RuntimeError, "einsum(): fewer operands were provided than specified in the equation"),
+    ("ij", [(2, 3), (3, 4)], RuntimeError, "einsum(): more operands were provided than specified in the equation"),
+    ("i1", [(2, 3)], RuntimeError,
+     "einsum(): invalid subscript given at index 1 in the equation string, subscripts must be in [a-zA-Z]"),
+    ("i->i->i", [(2,)], RuntimeError,
+     "einsum(): invalid subscript given at index 4 in the equation string, subscripts must be in [a-zA-Z]"),
+    ("i.j", [(2, 3)], RuntimeError, "einsum(): found '.' for operand 0 that is not part of any ellipsis"),
+    ("...i...", [(2, 3)], RuntimeError, "einsum(): found '.' for operand 0 for which an ellipsis was already found"),
+    ("ij->..", [(2, 3)], RuntimeError, "einsum(): found '.' for output that is not part of any ellipsis (...)"),
+    ("...ij->......", [(2, 3)], RuntimeError,
+     "einsum(): found '.' for output but an ellipsis (...) was already found"),
+    ("ijk", [(2, 3)], RuntimeError, ("einsum(): the number of subscripts in the equation (3) does not match the number "
+     "of dimensions (2) for operand 0 and no ellipsis was given")),
+    ("i...j", [(2,)], RuntimeError,
+     "einsum(): the number of subscripts in the equation (2) is more than the number of dimensions (1) for operand 0"),
+    ("ij->ii", [(2, 3)], RuntimeError, "einsum(): output subscript i appears more than once in the output"),
+    ("ij->z", [(2, 3)], RuntimeError,
+     "einsum(): output subscript z does not appear in the equation for any input operand"),
+    ("ij,jk->ik", [(2, 3), (4, 4)], RuntimeError,
+     "einsum(): subscript j has size 4 for operand 1 which does not broadcast with previously seen size 3"),
+    ("ii->i", [(2, 3)], RuntimeError,
+     "einsum(): subscript i is repeated for operand 0 but the sizes don't match, 3 != 2"),
+    ("...ij,...jk", [(2, 5, 2, 3), (4, 3, 4)], RuntimeError,
+     ("einsum(): dimension 0 covered by ellipsis in operand 1has size 4 which does not broadcast with previously seen "
+     "ellipsis with size 5 for the respective dimension")),
+]
+
+
+@pytest.mark.parametrize("equation, shapes, exc, message", EINSUM_ERRORS, ids=[c[0] for c in EINSUM_ERRORS])
+def test_einsum_errors(equation, shapes, exc, message):
+    with pytest.raises(exc, match=re.escape(message) + "$"):
+        dg.einsum(equation, *[dg.zeros(s) for s in shapes])
+
+
+def test_einsum_argument_errors():
+    with pytest.raises(ValueError, match=re.escape("einsum(): must specify the equation string and at least one "
+                                                   "operand, or at least one operand and its subscripts list")):
+        dg.einsum("ij,jk")
+    with pytest.raises(ValueError, match=re.escape("einsum(): subscript in subscript list is not within the valid "
+                                                   "range [0, 52)")):
+        dg.einsum(dg.zeros(2, 3), [0, 52])
+    with pytest.raises(TypeError, match="expected Tensor as element 1 in argument 1, but got int"):
+        dg.einsum("ij,jk->ik", dg.zeros(2, 3), 3)
+    with pytest.raises(RuntimeError, match="expected scalar type Float but found Double"):
+        dg.einsum("ij,jk->ik", dg.zeros(2, 3), dg.zeros(3, 4, dtype=dg.float64))
+
+
+# ---------------------------------------------------------------------------------------------------- lerp, addcmul
+
+def test_lerp_scalar_and_tensor_weight(device):
+    start, end, w = _arrays((2, 3), (3,), (2, 1))
+    ts, te, tw = _on(device, start, end, w)
+    for weight in (0.25, 0.75, 2.0):
+        _close(dg.lerp(ts, te, weight), start + weight * (end - start))
+        _close(ts.lerp(te, weight), start + weight * (end - start))
+    _close(dg.lerp(ts, te, tw), start + w * (end - start))
+    x = ts.clone()
+    assert x.lerp_(te, tw) is x
+    _close(x, start + w * (end - start))
+
+
+def test_addcmul_addcdiv(device):
+    x, a, b = _arrays((2, 3), (3,), (2, 1))
+    tx, ta, tb = _on(device, x, a, b)
+    _close(dg.addcmul(tx, ta, tb), x + a * b)
+    _close(tx.addcmul(ta, tb, value=-0.5), x - 0.5 * a * b)
+    _close(dg.addcdiv(tx, ta, tb, value=2), x + 2 * a / b)
+    _close(tx.addcdiv(ta, tb), x + a / b)
+    y = tx.clone()
+    assert y.addcmul_(ta, tb, value=3) is y and y.addcdiv_(ta, tb, value=0.5) is y
+    _close(y, x + 3 * a * b + 0.5 * a / b)
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("lerp", lambda s, e, w: s.lerp(e, w)), ("lerp_scalar_low", lambda s, e, w: dg.lerp(s, e, 0.3) * w),
+    ("lerp_scalar_high", lambda s, e, w: dg.lerp(s, e, 0.8) * w), ("addcmul", lambda s, e, w: s.addcmul(e, w, value=3)),
+    ("addcdiv", lambda s, e, w: dg.addcdiv(s, e, w + 5, value=-2))])
+def test_pointwise_gradients(name, fn, device):
+    xs = _arrays((2, 3), (2, 3), (2, 3))
+    assert gradcheck(fn, _on("cpu", *xs, dtype=dg.float64, requires_grad=True))
+    ts = _on(device, *xs, requires_grad=True)
+    fn(*ts).sum().backward()
+    s, e, w = xs
+    expected = {"lerp": (1 - w, w, e - s), "lerp_scalar_low": (0.7 * w, 0.3 * w, s + 0.3 * (e - s)),
+                "lerp_scalar_high": (0.2 * w, 0.8 * w, s + 0.8 * (e - s)), "addcmul": (np.ones_like(s), 3 * w, 3 * e),
+                "addcdiv": (np.ones_like(s), -2 / (w + 5), 2 * e / (w + 5) ** 2)}[name]
+    for t, g in zip(ts, expected):
+        _close(t.grad, g, 1e-4)
+
+
+def test_pointwise_errors():
+    f, d, i = dg.zeros(2, 3), dg.zeros(2, 3, dtype=dg.float64), dg.zeros(2, 3, dtype=dg.int64)
+    with pytest.raises(RuntimeError, match="^expected dtype float for `end` but got dtype double$"):
+        dg.lerp(f, d, 0.5)
+    with pytest.raises(RuntimeError, match="^expected dtype float for `weight` but got dtype double$"):
+        dg.lerp(f, f, d)
+    assert dg.lerp(f, f, dg.tensor(0.5, dtype=dg.float64)).dtype is dg.float32     # a 0-d weight may differ
+    with pytest.raises(NotImplementedError, match="^\"lerp_kernel_scalar\" not implemented for 'Long'$"):
+        dg.lerp(i, i, 0.5)
+    with pytest.raises(NotImplementedError, match="^\"lerp_kernel_tensor\" not implemented for 'Long'$"):
+        dg.lerp(i, i, i)
+    with pytest.raises(RuntimeError, match=re.escape("output with shape [3] doesn't match the broadcast shape [2, 3]")):
+        dg.zeros(3).lerp_(f, 0.5)
+    with pytest.raises(RuntimeError, match="^Integer division with addcdiv is no longer supported, and in a future  "
+                       r"release addcdiv will perform a true division of tensor1 and tensor2\. The historic"):
+        dg.addcdiv(f, i, i)
+
+
+# ---------------------------------------------------------------------------------------------------- mv, addmv, *bmm
+
+def test_mv_addmv(device):
+    x, m, v = _arrays((2,), (2, 3), (3,))
+    tx, tm, tv = _on(device, x, m, v)
+    _close(dg.mv(tm, tv), m @ v)
+    _close(tm.mv(tv), m @ v)
+    _close(dg.addmv(tx, tm, tv), x + m @ v)
+    _close(tx.addmv(tm, tv, beta=2, alpha=-3), 2 * x + -3 * (m @ v))
+    _close(dg.addmv(tx[:1], tm, tv), x[0] + m @ v)
+    y = tx.clone()
+    assert y.addmv_(tm, tv, alpha=0.5) is y
+    _close(y, x + 0.5 * (m @ v))
+
+
+def test_baddbmm_addbmm(device):
+    x, x2, b1, b2 = _arrays((5, 2, 4), (2, 4), (5, 2, 3), (5, 3, 4))
+    tx, tx2, tb1, tb2 = _on(device, x, x2, b1, b2)
+    _close(dg.baddbmm(tx, tb1, tb2), x + b1 @ b2)
+    _close(tx2.baddbmm(tb1, tb2, beta=0.5, alpha=2), 0.5 * x2 + 2 * (b1 @ b2))    # input broadcasts
+    _close(dg.addbmm(tx2, tb1, tb2), x2 + (b1 @ b2).sum(0))
+    _close(tx2.addbmm(tb1, tb2, beta=-1, alpha=3), -x2 + 3 * (b1 @ b2).sum(0))
+    _close(dg.addbmm(tx2[0], tb1, tb2), x2[0] + (b1 @ b2).sum(0))
+    y, z = tx.clone(), tx2.clone()
+    assert y.baddbmm_(tb1, tb2, alpha=2) is y and z.addbmm_(tb1, tb2, beta=3) is z
+    _close(y, x + 2 * (b1 @ b2))
+    _close(z, 3 * x2 + (b1 @ b2).sum(0))
+
+
+def test_beta_zero_ignores_input(device):
+    # PyTorch: with beta=0 the input is not read, so its nan does not reach the result
+    m, v, b1, b2 = _arrays((2, 3), (3,), (5, 2, 3), (5, 3, 4))
+    tm, tv, tb1, tb2 = _on(device, m, v, b1, b2)
+    nan = math.nan
+    _close(dg.addmv(dg.full((2,), nan, device=device), tm, tv, beta=0), m @ v)
+    _close(dg.addmm(dg.full((2, 4), nan, device=device), tm, tb2[0], beta=0), m @ b2[0])
+    _close(dg.baddbmm(dg.full((5, 2, 4), nan, device=device), tb1, tb2, beta=0, alpha=2), 2 * (b1 @ b2))
+    _close(dg.addbmm(dg.full((2, 4), nan, device=device), tb1, tb2, beta=0), (b1 @ b2).sum(0))
+
+
+@pytest.mark.parametrize("name, fn, shapes", [
+    ("mv", lambda m, v: m.mv(v), [(2, 3), (3,)]),
+    ("addmv", lambda x, m, v: x.addmv(m, v, beta=2, alpha=3), [(2,), (2, 3), (3,)]),
+    ("baddbmm", lambda x, a, b: x.baddbmm(a, b, beta=0.5, alpha=2), [(2, 2), (3, 2, 4), (3, 4, 2)]),
+    ("addbmm", lambda x, a, b: x.addbmm(a, b, beta=-1, alpha=2), [(2, 2), (3, 2, 4), (3, 4, 2)])])
+def test_matrix_product_gradients(name, fn, shapes, device):
+    xs = _arrays(*shapes)
+    assert gradcheck(fn, _on("cpu", *xs, dtype=dg.float64, requires_grad=True))
+    ts = _on(device, *xs, requires_grad=True)
+    fn(*ts).sum().backward()
+    if name == "mv":
+        m, v = xs
+        expected = (np.broadcast_to(v, m.shape), m.sum(0))
+    elif name == "addmv":
+        x, m, v = xs
+        expected = (np.full_like(x, 2), 3 * np.broadcast_to(v, m.shape), 3 * m.sum(0))
+    else:
+        x, a, b = xs
+        beta, alpha, n = (0.5, 2, 3) if name == "baddbmm" else (-1, 2, 1)
+        ga = alpha * np.broadcast_to(b.sum(2)[:, None, :], a.shape)          # d sum(a @ b) / d a[k,i,j] = sum_l b[k,j,l]
+        gb = alpha * np.broadcast_to(a.sum(1)[:, :, None], b.shape)
+        expected = (np.full_like(x, beta * n), ga, gb)
+    for t, g in zip(ts, expected):
+        _close(t.grad, g, 1e-4)
+
+
+MATRIX_ERRORS = [  # call, PyTorch 2.13's message
+    (lambda: dg.mv(dg.zeros(2, 3), dg.zeros(2)), "size mismatch, got input (2), mat (2x3), vec (2)"),
+    (lambda: dg.mv(dg.zeros(3), dg.zeros(3)), "vector + matrix @ vector expected, got 1, 1, 1"),
+    (lambda: dg.mv(dg.zeros(2, 3), dg.zeros(3, 1)), "vector + matrix @ vector expected, got 1, 2, 2"),
+    (lambda: dg.mv(dg.zeros(2, 3), dg.zeros(3, dtype=dg.float64)),
+     "addmv input tensors must have the same dtype, but got Double, Float, and Double"),
+    (lambda: dg.addmv(dg.zeros(3), dg.zeros(2, 3), dg.zeros(3)), "size mismatch, got input (3), mat (2x3), vec (3)"),
+    (lambda: dg.addmv(dg.zeros(2, dtype=dg.int64), dg.zeros(2, 3), dg.zeros(3)),
+     "addmv input tensors must have the same dtype, but got Long, Float, and Float"),
+    (lambda: dg.baddbmm(dg.zeros(3, 4), dg.zeros(5, 2, 3), dg.zeros(5, 3, 4)),
+     ("The expanded size of the tensor (2) must match the existing size (3) at non-singleton dimension 1.  Target "
+     "sizes: [5, 2, 4].  Tensor sizes: [3, 4]")),
+    (lambda: dg.baddbmm(dg.zeros(5, 2, 4), dg.zeros(5, 2, 3), dg.zeros(4, 3, 4)),
+     "Expected size for first two dimensions of batch2 tensor to be: [5, 3] but got: [4, 3]."),
+    (lambda: dg.baddbmm(dg.zeros(5, 2, 4), dg.zeros(5, 2, 3), dg.zeros(5, 3, 4, dtype=dg.float64)),
+     "expected scalar type Float but found Double"),
+    (lambda: dg.baddbmm(dg.zeros(5, 2, 4, dtype=dg.float64), dg.zeros(5, 2, 3), dg.zeros(5, 3, 4)),
+     "Input dtypes must be the same, got: input double, batch1: float, batch2: float"),
+    (lambda: dg.addbmm(dg.zeros(3, 4), dg.zeros(5, 2, 3), dg.zeros(5, 3, 4)),
+     ("The expanded size of the tensor (2) must match the existing size (3) at non-singleton dimension 0.  Target "
+     "sizes: [2, 4].  Tensor sizes: [3, 4]")),
+    (lambda: dg.addbmm(dg.zeros(2, 4), dg.zeros(5, 2, 3), dg.zeros(4, 3, 4)),
+     "batch1 and batch2 must have same number of batches, got 5 and 4"),
+    (lambda: dg.addbmm(dg.zeros(2, 4), dg.zeros(5, 2, 3), dg.zeros(5, 2, 4)),
+     "Incompatible matrix sizes for bmm (2x3 and 2x4)"),
+    (lambda: dg.addbmm(dg.zeros(2, 4), dg.zeros(5, 2, 3), dg.zeros(5, 3, 4, dtype=dg.float64)),
+     "self and mat2 must have the same dtype, but got Float and Double"),
+]
+
+
+@pytest.mark.parametrize("call, message", MATRIX_ERRORS, ids=range(len(MATRIX_ERRORS)))
+def test_matrix_product_errors(call, message):
+    with pytest.raises(RuntimeError, match="^" + re.escape(message) + "$"):
+        call()
