@@ -245,7 +245,7 @@ def test_matrix_product_gradients(name, fn, shapes, device):
     else:
         x, a, b = xs
         beta, alpha, n = (0.5, 2, 3) if name == "baddbmm" else (-1, 2, 1)
-        ga = alpha * np.broadcast_to(b.sum(2)[:, None, :], a.shape)          # d sum(a @ b) / d a[k,i,j] = sum_l b[k,j,l]
+        ga = alpha * np.broadcast_to(b.sum(2)[:, None, :], a.shape)      # d sum(a@b) / d a[k,i,j] = sum_l b[k,j,l]
         gb = alpha * np.broadcast_to(a.sum(1)[:, :, None], b.shape)
         expected = (np.full_like(x, beta * n), ga, gb)
     for t, g in zip(ts, expected):
