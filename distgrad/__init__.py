@@ -58,7 +58,7 @@ from distgrad.dtypes import (
 )
 from distgrad.einsum import einsum
 from distgrad.function import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from distgrad.joining import broadcast_tensors, cat, concat, concatenate, hstack, stack, vstack, where
+from distgrad.joining import broadcast_tensors, cat, concat, concatenate, hstack, meshgrid, stack, vstack, where
 from distgrad.random import (
     Generator,
     default_generator,
@@ -75,7 +75,7 @@ from distgrad.tensor import Tensor
 __version__ = "0.1.0"
 cfloat = None    # complex dtypes are not supported; the name exists so feature checks fail softly
 _SUBMODULES = ("nn", "optim", "utils", "distributed", "autograd", "opencl", "cuda", "backends", "launcher",
-               "return_types", "testing")
+               "return_types", "testing", "linalg")
 
 
 def __getattr__(name: str) -> Any:
@@ -112,7 +112,8 @@ for _name in ("add", "sub", "subtract", "mul", "multiply", "div", "divide", "tru
               "sum", "nansum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "argsort", "sort",
               "topk", "cumsum", "cumprod", "norm", "var", "std", "logsumexp", "all", "any", "count_nonzero",
               "allclose", "isclose", "equal", "mm", "bmm", "addmm", "mv", "addmv", "baddbmm", "addbmm", "lerp", "addcmul",
-              "addcdiv", "dot", "inner", "outer", "ger", "matmul", "trace",
+              "addcdiv", "tile", "repeat_interleave", "roll", "rot90", "diff", "cross", "take_along_dim",
+              "index_add", "dot", "inner", "outer", "ger", "matmul", "trace",
               "diagonal", "diag", "triu", "tril", "reshape", "squeeze", "unsqueeze", "flatten", "unflatten",
               "permute", "transpose", "swapaxes", "swapdims", "t", "movedim", "narrow", "select", "unbind", "split",
               "chunk", "gather", "scatter", "scatter_add", "index_select", "masked_select", "masked_fill", "nonzero",

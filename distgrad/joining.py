@@ -1,6 +1,7 @@
-"""Ops that combine tensors: cat, stack, where, broadcast_tensors."""
+"""Ops that combine tensors: cat, stack, where, broadcast_tensors, meshgrid."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,3 +90,30 @@ def broadcast_tensors(*tensors: Tensor) -> tuple[Tensor, ...]:
     for t in tensors:
         shape = broadcast_shapes(shape, tuple(t.shape))
     return tuple(t.expand(shape) for t in tensors)
+
+
+def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-D tensors: 'ij' gives the grids the shape (len(t0), len(t1), ...), 'xy' swaps the first
+    two lengths. Without indexing: 'ij', with PyTorch's warning."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        warnings.warn("torch.meshgrid: in an upcoming release, it will be required to pass the indexing argument.",
+                      UserWarning, stacklevel=2)
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}')
+    if not tensors:
+        raise RuntimeError("meshgrid expects a non-empty TensorList")
+    for t in tensors:
+        if t.dtype is not tensors[0].dtype:
+            raise RuntimeError("meshgrid expects all tensors to have the same dtype")
+        check_same_device(tensors[0]._view, t._view)
+        if t.ndim > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: {t}")
+    order = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) > 1:
+        order[:2] = [1, 0]                    # grid dim k runs along tensors[order[k]]
+    shape = tuple(tensors[i].numel() for i in order)
+    return tuple(t.reshape([-1 if order[k] == i else 1 for k in range(len(order))]).expand(shape)
+                 for i, t in enumerate(tensors))

@@ -213,9 +213,12 @@ class ShapeOps:
             raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of "
                                "tensor")
         shape = (1,) * (len(reps) - self.ndim) + self._view.shape
+        result_shape = [r * s for r, s in zip(reps, shape)]
+        if min(result_shape, default=0) < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {min(result_shape)}: {result_shape}")
         x = self.reshape(tuple(d for s in shape for d in (1, s)))
         x = x.expand(tuple(d for r, s in zip(reps, shape) for d in (r, s)))
-        return x.reshape(tuple(r * s for r, s in zip(reps, shape)))
+        return x.reshape(result_shape)
 
     def unfold(self, dimension: int, size: int, step: int) -> Any:
         d = wrap_dim(dimension, max(1, self.ndim))

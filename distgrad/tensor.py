@@ -20,6 +20,7 @@ from distgrad.dtypes import BY_NAME, LEGACY, get_default_dtype, result_type
 from distgrad.function import AccumulateGrad, is_grad_enabled
 from distgrad.linear_algebra import LinearAlgebraOps
 from distgrad.pointwise import PointwiseOps
+from distgrad.rearranging import RearrangeOps
 from distgrad.reductions import ReductionOps
 from distgrad.shaping import ShapeOps
 from distgrad.size import Size
@@ -27,7 +28,7 @@ from distgrad.size import Size
 _new = object.__new__
 
 
-class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, PointwiseOps, BitwiseOps):
+class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, PointwiseOps, RearrangeOps, BitwiseOps):
     """A multi-dimensional array on a device, with autograd (PyTorch's torch.Tensor)."""
 
     # Only _view is a slot; the autograd fields default to these class attributes, so making a tensor on the hot
