@@ -10,8 +10,8 @@ from distgrad.backends.base import bool_, int64
 from distgrad.dims import broadcast_shapes, shape_arg, wrap_dim
 from distgrad.linear_algebra import scalar_type_name
 
-_CROSS_NO_DIM = ("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim explicitly "
-                 "or simply use torch.linalg.cross.\nThe default value of dim will change to agree with that of "
+_CROSS_NO_DIM = ("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
+                 "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree with that of "
                  "linalg.cross in a future release.")
 
 
@@ -88,7 +88,7 @@ class RearrangeOps:
             raise RuntimeError(f"expected total dims >= 2, but got total dims = {self.ndim}")
         d0, d1 = wrap_dim(dims[0], self.ndim), wrap_dim(dims[1], self.ndim)
         if d0 == d1:
-            raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
+            raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {dims[0]} and dim1 = {dims[1]}")
         k %= 4
         if k == 1:
             return self.flip(d1).transpose(d0, d1)

@@ -214,8 +214,9 @@ class ShapeOps:
                                "tensor")
         shape = (1,) * (len(reps) - self.ndim) + self._view.shape
         result_shape = [r * s for r, s in zip(reps, shape)]
-        if min(result_shape, default=0) < 0:
-            raise RuntimeError(f"Trying to create tensor with negative dimension {min(result_shape)}: {result_shape}")
+        negative = [n for n in result_shape if n < 0]
+        if negative:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {negative[0]}: {result_shape}")
         x = self.reshape(tuple(d for s in shape for d in (1, s)))
         x = x.expand(tuple(d for r, s in zip(reps, shape) for d in (r, s)))
         return x.reshape(result_shape)
