@@ -11,8 +11,8 @@ from distgrad.dims import broadcast_shapes, shape_arg, wrap_dim
 from distgrad.linear_algebra import scalar_type_name
 
 _CROSS_NO_DIM = ("Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass the dim "
-                 "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree with that of "
-                 "linalg.cross in a future release.")
+                 "explicitly or simply use torch.linalg.cross.\nThe default value of dim will change to agree with "
+                 "that of linalg.cross in a future release.")
 
 
 class RearrangeOps:
