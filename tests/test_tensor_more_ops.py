@@ -286,3 +286,243 @@ MATRIX_ERRORS = [  # call, PyTorch 2.13's message
 def test_matrix_product_errors(call, message):
     with pytest.raises(RuntimeError, match="^" + re.escape(message) + "$"):
         call()
+
+
+# ---------------------------------------------------------------------------------------------------- rearranging
+
+def test_tile(device):
+    x = np.arange(6.0).reshape(2, 3)
+    (t,) = _on(device, x)
+    for reps in [(2,), (2, 1, 2), (), (0, 1), (1, 3)]:
+        _close(t.tile(reps), np.tile(x, reps))
+    _close(dg.tile(t, (2, 2)), np.tile(x, (2, 2)))
+    _close(t.tile(2, 1, 2), np.tile(x, (2, 1, 2)))
+    with pytest.raises(RuntimeError, match=re.escape("Trying to create tensor with negative dimension -3: [2, -3]")):
+        t.tile((-1,))
+
+
+def test_repeat_interleave(device):
+    x = np.arange(6.0).reshape(2, 3)
+    (t,) = _on(device, x)
+    _close(t.repeat_interleave(2), np.repeat(x, 2))
+    _close(dg.repeat_interleave(t, 2, 1), np.repeat(x, 2, 1))
+    _close(t.repeat_interleave(dg.tensor([1, 0, 3], device=device), dim=1), np.repeat(x, [1, 0, 3], 1))
+    _close(t.repeat_interleave(dg.tensor([1, 2], device=device), dim=0, output_size=3), np.repeat(x, [1, 2], 0))
+    _close(t.repeat_interleave(dg.tensor(2), dim=0), np.repeat(x, 2, 0))         # 0-d repeats act as a number
+    _close(t.repeat_interleave(dg.tensor([3]), dim=-1), np.repeat(x, 3, 1))      # so does one repeat
+    counts = dg.repeat_interleave(dg.tensor([1, 2, 0, 1], device=device))         # repeats the positions
+    assert counts.dtype is dg.int64 and counts.tolist() == [0, 1, 1, 3]
+
+
+@pytest.mark.parametrize("call, exc, message", [
+    (lambda t: t.repeat_interleave(-1), RuntimeError, "Repeats must be non-negative"),
+    (lambda t: t.repeat_interleave(dg.tensor([1, -2]), dim=0), RuntimeError, "repeats can not be negative"),
+    (lambda t: t.repeat_interleave(dg.tensor([[1, 2]]), dim=0), RuntimeError, "repeats must be 0-dim or 1-dim tensor"),
+    (lambda t: t.repeat_interleave(dg.tensor([1, 2, 3])), RuntimeError,
+     "repeats must have the same size as input along dim, but got repeats.size(0) = 3 and input.size(0) = 6"),
+    (lambda t: t.repeat_interleave(dg.tensor([1.0, 2.0]), dim=0), NotImplementedError,
+     "\"repeat_interleave_cpu\" not implemented for 'Float'"),
+    (lambda t: t.repeat_interleave(dg.tensor([1, 2]), dim=0, output_size=4), RuntimeError,
+     "allocated size does not match required size"),
+], ids=range(6))
+def test_repeat_interleave_errors(call, exc, message):
+    with pytest.raises(exc, match="^" + re.escape(message) + "$"):
+        call(dg.zeros(2, 3))
+
+
+def test_roll(device):
+    x = np.arange(12.0).reshape(3, 4)
+    (t,) = _on(device, x)
+    _close(t.roll(1), np.roll(x, 1))
+    _close(t.roll(-5, 1), np.roll(x, -5, 1))
+    _close(dg.roll(t, shifts=(1, -1), dims=(0, 1)), np.roll(x, (1, -1), (0, 1)))
+    _close(t.roll((7,)), np.roll(x, 7))
+    _close(t.roll(4, -1), x)
+    assert dg.tensor(3.0).roll(1).item() == 3.0
+    for call, message in [(lambda: t.roll((1, -1), 0), "shifts and dimensions must align. shifts: 2, dims:1"),
+                          (lambda: t.roll((1, 2)), "shifts and dimensions must align. shifts: 2, dims:0"),
+                          (lambda: t.roll((), ()), "`shifts` required")]:
+        with pytest.raises(RuntimeError, match="^" + re.escape(message) + "$"):
+            call()
+    with pytest.raises(IndexError, match="^Dimension specified as 0 but tensor has no dimensions$"):
+        dg.tensor(3.0).roll(1, 0)
+
+
+def test_rot90(device):
+    x = np.arange(24.0).reshape(2, 3, 4)
+    (t,) = _on(device, x)
+    for k in (-1, 0, 1, 2, 3, 5):
+        for dims in ((0, 1), (1, 0), (1, 2), (-1, 0)):
+            _close(t.rot90(k, dims), np.rot90(x, k, dims))
+    _close(dg.rot90(t), np.rot90(x))
+    for call, message in [(lambda: t.rot90(1, (0,)), "expected total rotation dims == 2, but got dims = 1"),
+                          (lambda: t.rot90(1, (0, -3)), ("expected rotation dims to be different, but got dim0 = 0 and "
+                           "dim1 = -3")),
+                          (lambda: t[0, 0].rot90(), "expected total dims >= 2, but got total dims = 1")]:
+        with pytest.raises(RuntimeError, match="^" + re.escape(message) + "$"):
+            call()
+
+
+def test_meshgrid(device):
+    a, b, c = np.array([1, 2, 3]), np.array([4, 5]), np.array([6, 7, 8, 9])
+    ta, tb, tc = (dg.tensor(v, device=device) for v in (a, b, c))
+    for indexing in ("ij", "xy"):
+        for got, expected in zip(dg.meshgrid(ta, tb, tc, indexing=indexing), np.meshgrid(a, b, c, indexing=indexing)):
+            assert got.dtype is dg.int64 and got.cpu().numpy().tolist() == expected.tolist()
+        for got, expected in zip(dg.meshgrid([ta, tb], indexing=indexing), np.meshgrid(a, b, indexing=indexing)):
+            assert got.cpu().numpy().tolist() == expected.tolist()
+    assert dg.meshgrid(ta, dg.tensor(5, device=device), indexing="ij")[1].shape == (3, 1)
+    with pytest.warns(UserWarning, match=r"^torch\.meshgrid: in an upcoming release, it will be required to pass the "
+                      r"indexing argument\.$"):
+        grids = dg.meshgrid(ta, tb)
+    assert grids[0].cpu().numpy().tolist() == np.meshgrid(a, b, indexing="ij")[0].tolist()
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: dg.meshgrid(dg.ones(2), indexing="foo"),
+     'torch.meshgrid: indexing must be one of "xy" or "ij", but received: foo'),
+    (lambda: dg.meshgrid(dg.ones(2), dg.ones(2, dtype=dg.float64), indexing="ij"),
+     "meshgrid expects all tensors to have the same dtype"),
+    (lambda: dg.meshgrid(indexing="ij"), "meshgrid expects a non-empty TensorList"),
+], ids=range(3))
+def test_meshgrid_errors(call, message):
+    with pytest.raises(RuntimeError, match="^" + re.escape(message) + "$"):
+        call()
+    with pytest.raises(RuntimeError, match=re.escape("torch.meshgrid: Expected 0D or 1D tensor in the tensor list but "
+                                                     "got:")):  # PyTorch then prints the tensor the C++ way
+        dg.meshgrid(dg.ones(2), dg.ones(2, 2), indexing="ij")
+
+
+def test_diff(device):
+    x = RNG.uniform(-2, 2, (3, 4))
+    pre, app = RNG.uniform(-2, 2, (3, 1)), RNG.uniform(-2, 2, (3, 2))
+    t, tp, ta = _on(device, x, pre, app)
+    _close(t.diff(), np.diff(x))
+    _close(dg.diff(t, n=2, dim=0), np.diff(x, 2, 0))
+    _close(t.diff(n=0), x)
+    _close(t.diff(n=6), np.diff(x, 6))                    # more differences than elements: empty
+    _close(t.diff(prepend=tp, append=ta), np.diff(x, prepend=pre, append=app))
+    _close(t.diff(2, -1, tp), np.diff(x, 2, -1, prepend=pre))
+    ints = dg.tensor([1, 5, 2], device=device)
+    assert ints.diff().dtype is dg.int64 and ints.diff().tolist() == [4, -3]
+    assert dg.tensor([True, False, False], device=device).diff().tolist() == [True, False]
+
+
+@pytest.mark.parametrize("call, exc, message", [
+    (lambda t: dg.tensor(1.0).diff(), RuntimeError, "diff expects input to be at least one-dimensional"),
+    (lambda t: t.diff(n=-1), RuntimeError, "order must be non-negative but got -1"),
+    (lambda t: t.diff(prepend=dg.zeros(3)), RuntimeError, ("diff expects prepend or append to be the same dimension as "
+     "input")),
+    (lambda t: t.diff(prepend=dg.zeros(3, 1)), RuntimeError, ("diff expects the shape of tensor to prepend or append "
+     "to match that of input except along the differencing dimension; input.size(0) = 2, but got tensor.size(0) = 3")),
+    (lambda t: t.diff(prepend=2.0), TypeError, "diff(): argument 'prepend' must be Tensor, not float"),
+], ids=range(5))
+def test_diff_errors(call, exc, message):
+    with pytest.raises(exc, match="^" + re.escape(message) + "$"):
+        call(dg.zeros(2, 3))
+
+
+def test_cross(device):
+    a, b = _arrays((4, 3), (4, 3))
+    ta, tb = _on(device, a, b)
+    _close(dg.linalg.cross(ta, tb), np.cross(a, b))
+    _close(ta.cross(tb, dim=1), np.cross(a, b))
+    _close(dg.cross(ta.T, tb.T, dim=0), np.cross(a, b).T)
+    _close(dg.linalg.cross(ta[:1], tb), np.cross(a[:1], b))          # broadcasts
+    with pytest.warns(UserWarning, match="^Using torch.cross without specifying the dim arg is deprecated.\nPlease"):
+        _close(dg.cross(ta.T, tb.T), np.cross(a, b).T)              # the first dim of size 3
+    for call, message in [
+            (lambda: dg.linalg.cross(ta, tb, dim=0),
+             "linalg.cross: inputs dimension 0 must have length 3. Got 4 and 4"),
+            (lambda: dg.linalg.cross(ta, tb[0]), "linalg.cross: inputs must have the same number of dimensions."),
+            (lambda: dg.linalg.cross(ta, tb.double()), "expected scalar type Float but found Double")]:
+        with pytest.raises(RuntimeError, match="^" + re.escape(message) + "$"):
+            call()
+
+
+def test_take_along_dim(device):
+    x = RNG.uniform(-2, 2, (3, 4))
+    idx = np.array([[0, 3], [2, 2], [1, 0]])
+    (t,) = _on(device, x)
+    ti = dg.tensor(idx, device=device)
+    _close(t.take_along_dim(ti, dim=1), np.take_along_axis(x, idx, 1))
+    _close(dg.take_along_dim(t, ti[:1], -1), np.take_along_axis(x, np.broadcast_to(idx[:1], (3, 2)), 1))  # broadcast
+    _close(t.take_along_dim(dg.tensor([[2], [0]], device=device)), x.reshape(-1)[[2, 0]])                  # flattened
+    with pytest.raises(RuntimeError, match="^" + re.escape(
+            "torch.take_along_dim(): input and indices should have the same number of dimensions, but got 2 "
+            "dimensions for input, and 1 dimensions for indices") + "$"):
+        t.take_along_dim(dg.tensor([0, 1], device=device), dim=0)
+    with pytest.raises(RuntimeError, match=r"^torch\.take_along_dim\(\): dtype of indices should be Long but got Int$"):
+        t.take_along_dim(dg.tensor([[0]], dtype=dg.int32, device=device), dim=0)
+
+
+def test_index_add(device):
+    x, src = RNG.uniform(-2, 2, (3, 2)), RNG.uniform(-2, 2, (4, 2))
+    idx = np.array([0, 2, 0, 0])
+    t, ts = _on(device, x, src)
+    ti = dg.tensor(idx, device=device)
+    expected = x.copy()
+    np.add.at(expected, idx, 2 * src)
+    _close(t.index_add(0, ti, ts, alpha=2), expected)
+    _close(dg.index_add(t.T, 1, ti, ts.T, alpha=2), expected.T)
+    y = t.clone()
+    assert y.index_add_(0, ti, ts, alpha=2) is y
+    _close(y, expected)
+
+
+@pytest.mark.parametrize("call, exc, message", [
+    (lambda t, i: t.index_add(0, i, dg.ones(2, 2)), RuntimeError,
+     "index_add_(): Number of indices (3) should be equal to source.size(dim): (2), for dim: 0"),
+    (lambda t, i: t.index_add(0, i.view(3, 1), dg.ones(3, 2)), IndexError,
+     "index_add_(): Index is supposed to be a vector, but got dim: 2 with type: Long and size: [3, 1]"),
+    (lambda t, i: t.index_add(0, i.float(), dg.ones(3, 2)), RuntimeError,
+     "index_add_(): Expected dtype int32/int64 for index but got: Float"),
+    (lambda t, i: t.index_add(0, i, dg.ones(3, 2, dtype=dg.float64)), RuntimeError,
+     "index_add_(): self (Float) and source (Double) must have the same scalar type"),
+    (lambda t, i: t.index_add(0, i, dg.ones(3, 3)), RuntimeError, ("source tensor shape must match self tensor shape, "
+     "excluding the specified dimension. Got self.shape = [3, 2] source.shape = [3, 3]")),
+    (lambda t, i: t.index_add(0, dg.tensor([0, 3, 0]), dg.ones(3, 2)), RuntimeError,
+     "index 3 is out of bounds for dimension 0 with size 3"),
+], ids=range(6))
+def test_index_add_errors(call, exc, message):
+    with pytest.raises(exc, match="^" + re.escape(message) + "$"):
+        call(dg.zeros(3, 2), dg.tensor([0, 2, 0]))
+
+
+IDX = np.array([[1, 0], [2, 2]])
+# name, fn on tensors, the same map on NumPy arrays, input shapes: linear maps, so the NumPy Jacobian is exact
+LINEAR = [
+    ("tile", lambda x: x.tile(2, 1), lambda x: np.tile(x, (2, 1)), [(2, 3)]),
+    ("repeat_interleave", lambda x: x.repeat_interleave(dg.tensor([2, 0, 1]), dim=1),
+     lambda x: np.repeat(x, [2, 0, 1], 1), [(2, 3)]),
+    ("roll", lambda x: x.roll((1, -2), (0, 1)), lambda x: np.roll(x, (1, -2), (0, 1)), [(2, 3)]),
+    ("rot90", lambda x: x.rot90(3), lambda x: np.rot90(x, 3), [(2, 3)]),
+    ("diff", lambda x, p: x.diff(2, 0, prepend=p), lambda x, p: np.diff(x, 2, 0, prepend=p), [(3, 2), (1, 2)]),
+    ("take_along_dim", lambda x: x.take_along_dim(dg.tensor(IDX, device=x.device), 1),
+     lambda x: np.take_along_axis(x, IDX, 1), [(2, 3)]),
+    ("index_add", lambda x, s: x.index_add(0, dg.tensor([1, 1, 0], device=x.device), s, alpha=3),
+     lambda x, s: x + 3 * np.stack([s[2], s[0] + s[1]]), [(2, 2), (3, 2)]),
+]
+
+
+@pytest.mark.parametrize("fn, ref, shapes", [c[1:] for c in LINEAR], ids=[c[0] for c in LINEAR])
+def test_rearranging_gradients(fn, ref, shapes, device):
+    xs = _arrays(*shapes)
+    assert gradcheck(fn, _on("cpu", *xs, dtype=dg.float64, requires_grad=True))
+    weights = RNG.uniform(-1, 1, ref(*xs).shape)
+    ts = _on(device, *xs, requires_grad=True)
+    (fn(*ts) * dg.tensor(weights, dtype=dg.float32, device=device)).sum().backward()
+    for i, (t, x) in enumerate(zip(ts, xs)):
+        # d sum(w * f(x)) / d x[k] = sum(w * f(e_k)) with the other inputs at zero (f is linear in all of them)
+        grad = np.array([(weights * ref(*[e.reshape(x.shape) if j == i else np.zeros_like(y)
+                                          for j, y in enumerate(xs)])).sum() for e in np.eye(x.size)])
+        _close(t.grad, grad.reshape(x.shape), 1e-4)
+
+
+def test_cross_gradients(device):
+    a, b, w = _arrays((2, 3), (2, 3), (2, 3))
+    assert gradcheck(lambda x, y: dg.linalg.cross(x, y), _on("cpu", a, b, dtype=dg.float64, requires_grad=True))
+    ta, tb = _on(device, a, b, requires_grad=True)
+    (dg.linalg.cross(ta, tb) * dg.tensor(w, dtype=dg.float32, device=device)).sum().backward()
+    _close(ta.grad, np.cross(b, w), 1e-4)        # w . (a x b) = a . (b x w) = b . (w x a)
+    _close(tb.grad, np.cross(w, a), 1e-4)
