@@ -69,6 +69,7 @@ from distgrad.random import (
     seed,
     set_rng_state,
 )
+from distgrad.reductions import std_mean, var_mean
 from distgrad.size import Size
 from distgrad.tensor import Tensor
 
@@ -113,8 +114,8 @@ for _name in ("add", "sub", "subtract", "mul", "multiply", "div", "divide", "tru
               "topk", "cumsum", "cumprod", "norm", "var", "std", "logsumexp", "all", "any", "count_nonzero",
               "allclose", "isclose", "equal", "mm", "bmm", "addmm", "mv", "addmv", "baddbmm", "addbmm", "lerp",
               "addcmul", "addcdiv", "tile", "repeat_interleave", "roll", "rot90", "diff", "cross", "take_along_dim",
-              "index_add", "dot", "inner", "outer", "ger", "matmul", "trace",
-              "diagonal", "diag", "triu", "tril", "reshape", "squeeze", "unsqueeze", "flatten", "unflatten",
+              "index_add", "median", "kthvalue", "mode", "cummax", "cummin", "dot", "inner", "outer", "ger", "matmul",
+              "trace", "diagonal", "diag", "triu", "tril", "reshape", "squeeze", "unsqueeze", "flatten", "unflatten",
               "permute", "transpose", "swapaxes", "swapdims", "t", "movedim", "narrow", "select", "unbind", "split",
               "chunk", "gather", "scatter", "scatter_add", "index_select", "masked_select", "masked_fill", "nonzero",
               "argwhere", "clone", "flip", "softmax", "log_softmax", "broadcast_to", "numel", "index_put"):

@@ -188,3 +188,22 @@ class ReductionOps:
 
     def equal(self, other: Any) -> bool:
         return self.shape == other.shape and builtins.bool((self == other).all())
+
+
+def _moments(name: str, input: Any, dim: Any, unbiased: Any, keepdim: bool, correction: Any) -> tuple[Any, Any]:
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"{name} only support floating point and complex dtypes")
+    spread = input.std if name == "std_mean" else input.var
+    return spread(dim, unbiased, keepdim, correction=correction), input.mean(dim, keepdim)
+
+
+def std_mean(input: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+             correction: int | None = None) -> tuple[Any, Any]:
+    """(std, mean) over dim, Bessel-corrected by default as std."""
+    return _moments("std_mean", input, dim, unbiased, keepdim, correction)
+
+
+def var_mean(input: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+             correction: int | None = None) -> tuple[Any, Any]:
+    """(var, mean) over dim, Bessel-corrected by default as var."""
+    return _moments("var_mean", input, dim, unbiased, keepdim, correction)

@@ -19,6 +19,7 @@ from distgrad.dims import broadcast_shapes, check_same_device, numel, shape_arg,
 from distgrad.dtypes import BY_NAME, LEGACY, get_default_dtype, result_type
 from distgrad.function import AccumulateGrad, is_grad_enabled
 from distgrad.linear_algebra import LinearAlgebraOps
+from distgrad.order_statistics import OrderStatisticsOps
 from distgrad.pointwise import PointwiseOps
 from distgrad.rearranging import RearrangeOps
 from distgrad.reductions import ReductionOps
@@ -28,7 +29,7 @@ from distgrad.size import Size
 _new = object.__new__
 
 
-class Tensor(ShapeOps, ReductionOps, LinearAlgebraOps, PointwiseOps, RearrangeOps, BitwiseOps):
+class Tensor(ShapeOps, ReductionOps, OrderStatisticsOps, LinearAlgebraOps, PointwiseOps, RearrangeOps, BitwiseOps):
     """A multi-dimensional array on a device, with autograd (PyTorch's torch.Tensor)."""
 
     # Only _view is a slot; the autograd fields default to these class attributes, so making a tensor on the hot
