@@ -526,3 +526,141 @@ def test_cross_gradients(device):
     (dg.linalg.cross(ta, tb) * dg.tensor(w, dtype=dg.float32, device=device)).sum().backward()
     _close(ta.grad, np.cross(b, w), 1e-4)        # w . (a x b) = a . (b x w) = b . (w x a)
     _close(tb.grad, np.cross(w, a), 1e-4)
+
+
+# ---------------------------------------------------------------------------------------------------- order statistics
+
+TIES = np.array([[3.0, 1, 2, 2], [5, 4, 4, 0], [1, 1, 9, 9]])
+
+
+def _lower_median(x, axis):
+    return np.take(np.sort(x, axis), (x.shape[axis] - 1) // 2, axis)
+
+
+def test_median(device):
+    x = RNG.uniform(-2, 2, (3, 5))
+    (t,) = _on(device, x)
+    assert t.median().item() == pytest.approx(_lower_median(x.reshape(-1), 0), rel=1e-6)
+    for dim in (0, 1, -1):
+        values, indices = dg.median(t, dim)
+        _close(values, _lower_median(x, dim % 2))
+        assert indices.cpu().numpy().tolist() == np.argsort(x, dim % 2).take((x.shape[dim] - 1) // 2, dim).tolist()
+    kept = t.median(0, keepdim=True)
+    assert kept.values.shape == (1, 5) and kept.indices.shape == (1, 5)
+    # ties: PyTorch 2.13's indices, and the lower median of an even count
+    (tied,) = _on(device, TIES)
+    assert tied.median(1).values.tolist() == [2, 4, 1] and tied.median(1).indices.tolist() == [2, 1, 1]
+    assert tied.median().item() == 2
+    assert dg.tensor([3, 1, 2]).median().dtype is dg.int64
+
+
+def test_median_nan_and_empty(device):
+    t = dg.tensor([1.0, math.nan, 3.0, math.nan], device=device)
+    assert math.isnan(t.median().item())
+    values, indices = t.median(0)
+    assert math.isnan(values.item()) and indices.item() == 1            # the first NaN
+    assert math.isnan(dg.tensor([]).median().item())
+    assert dg.tensor(3.0).median(0).values.item() == 3 and dg.tensor(3.0).median(0).indices.item() == 0
+    assert dg.zeros(2, 0).median(0).values.shape == (0,)
+    with pytest.raises(IndexError, match=r"^median\(\): Expected reduction dim 1 to have non-zero size\.$"):
+        dg.zeros(2, 0).median(1)
+
+
+def test_kthvalue(device):
+    x = RNG.uniform(-2, 2, (3, 5))
+    (t,) = _on(device, x)
+    for k, dim in ((1, 1), (3, -1), (5, 1), (2, 0)):
+        values, indices = dg.kthvalue(t, k, dim)
+        _close(values, np.take(np.sort(x, dim), k - 1, dim))
+        assert indices.cpu().numpy().tolist() == np.argsort(x, dim).take(k - 1, dim).tolist()
+    assert t.kthvalue(2, 0, True).values.shape == (1, 5)
+    (tied,) = _on(device, TIES)
+    values, indices = tied.kthvalue(2)
+    assert values.tolist() == [2, 4, 1]          # PyTorch's indices among ties are its quickselect's: [3, 1, 0]
+    assert tied.gather(1, indices.unsqueeze(1)).squeeze(1).tolist() == values.tolist()
+    assert dg.tensor(3.0).kthvalue(1).values.item() == 3
+    for call, message in [(lambda: tied.kthvalue(5), "kthvalue(): selected number k out of range for dimension 1"),
+                          (lambda: tied.kthvalue(0), "kthvalue(): selected number k out of range for dimension 1"),
+                          (lambda: dg.tensor(3.0).kthvalue(2),
+                           "kthvalue(): selected number k out of range for dimension 0")]:
+        with pytest.raises(RuntimeError, match="^" + re.escape(message) + "$"):
+            call()
+
+
+def test_mode(device):
+    (tied,) = _on(device, TIES)
+    # PyTorch 2.13: the smallest of the most frequent values, at its last position
+    assert tied.mode().values.tolist() == [2, 4, 1] and tied.mode().indices.tolist() == [3, 2, 1]
+    assert dg.mode(tied, 0).values.tolist() == [1, 1, 2, 0] and dg.mode(tied, 0).indices.tolist() == [2, 2, 0, 1]
+    assert tied.mode(1, True).values.shape == (3, 1)
+    ints = dg.tensor([1, 2, 2, 1, 3, 1, 2], device=device).mode()
+    assert ints.values.item() == 1 and ints.indices.item() == 5
+    x = RNG.integers(0, 4, (4, 9)).astype(np.float64)
+    values, indices = _on(device, x)[0].mode(1)
+    for row, v, i in zip(x, values.tolist(), indices.tolist()):
+        counts = {u: (row == u).sum() for u in row}
+        assert v == min(u for u in counts if counts[u] == max(counts.values())) and i == np.flatnonzero(row == v)[-1]
+    with pytest.raises(IndexError, match=r"^mode\(\): Expected reduction dim 1 to have non-zero size\.$"):
+        dg.zeros(2, 0).mode()
+
+
+def _running(x, better):
+    """NumPy reference for cummax/cummin along the last axis: a later equal value or NaN takes over."""
+    values, indices = np.empty_like(x), np.empty(x.shape, dtype=np.int64)
+    for row in np.ndindex(x.shape[:-1]):
+        best = 0
+        for j in range(x.shape[-1]):
+            a, b = x[row + (j,)], x[row + (best,)]
+            if np.isnan(a) or (not np.isnan(b) and (a == b or better(a, b))):
+                best = j
+            values[row + (j,)], indices[row + (j,)] = x[row + (best,)], best
+    return values, indices
+
+
+@pytest.mark.parametrize("name, better", [("cummax", np.greater), ("cummin", np.less)])
+def test_cummax_cummin(name, better, device):
+    x = RNG.integers(-3, 3, (3, 11)).astype(np.float64)
+    x[1, 4], x[2, [2, 7]] = math.nan, math.nan
+    (t,) = _on(device, x)
+    values, indices = getattr(t, name)(1)
+    expected_values, expected_indices = _running(x, better)
+    np.testing.assert_array_equal(values.cpu().numpy(), expected_values)
+    assert indices.cpu().numpy().tolist() == expected_indices.tolist()
+    values0, indices0 = getattr(dg, name)(t, 0)
+    ev0, ei0 = _running(x.T, better)
+    np.testing.assert_array_equal(values0.cpu().numpy(), ev0.T)
+    assert indices0.cpu().numpy().tolist() == ei0.T.tolist()
+    ints = getattr(dg.tensor([3, 1, 4], device=device), name)(0)
+    assert ints.values.dtype is dg.int64 and ints.values.tolist() == ([3, 3, 4] if name == "cummax" else [3, 1, 1])
+    assert getattr(dg.tensor(2.0), name)(0).indices.item() == 0
+
+
+@pytest.mark.parametrize("fn, grad", [
+    (lambda x: x.cummax(0).values, [1.0, 1, 2, 0]), (lambda x: x.cummin(0).values, [4.0, 0, 0, 0]),
+    (lambda x: x.median(), [0.0, 0, 0, 1]), (lambda x: x.median(0).values, [0.0, 0, 0, 1]),
+    (lambda x: x.kthvalue(2).values, [0.0, 0, 0, 1]), (lambda x: x.mode().values, [0.0, 0, 1, 0])])
+def test_order_statistics_gradients(fn, grad, device):
+    # the gradient goes to the element the index names (PyTorch 2.13's figures)
+    x = dg.tensor([1.0, 3, 3, 2], device=device, requires_grad=True)
+    fn(x).sum().backward()
+    assert x.grad.tolist() == grad
+    assert gradcheck(lambda y: fn(y), _on("cpu", np.array([0.5, -1.0, 2.0, 1.5]), dtype=dg.float64,
+                                          requires_grad=True))
+
+
+def test_std_mean_var_mean(device):
+    x = RNG.uniform(-2, 2, (3, 4))
+    (t,) = _on(device, x)
+    std, mean = dg.std_mean(t)
+    _close(std, x.std(ddof=1))
+    _close(mean, x.mean())
+    var, mean = dg.var_mean(t, 1, keepdim=True)
+    _close(var, x.var(1, ddof=1, keepdims=True))
+    _close(mean, x.mean(1, keepdims=True))
+    var, _ = dg.var_mean(t, 1, False)               # the third positional argument is unbiased
+    _close(var, x.var(1))
+    _close(dg.std_mean(t, dim=(0, 1), correction=0)[0], x.std())
+    assert type(dg.std_mean(t)) is tuple
+    with pytest.raises(RuntimeError, match="^std_mean only support floating point and complex dtypes$"):
+        dg.std_mean(dg.tensor([1, 2]))
+    assert gradcheck(lambda y: dg.var_mean(y, 0), _on("cpu", x, dtype=dg.float64, requires_grad=True))
