@@ -1,7 +1,8 @@
 """torch.einsum, composed from diagonal, sum, expand, permute, reshape and bmm (autograd needs nothing new).
 
-Subscripts become integer labels: letters in PyTorch's order (A-Z then a-z, the order of an implicit output), the
-dimensions an ellipsis covers 52, 53, ... aligned to the right across operands, as broadcasting aligns them.
+Subscripts become integer labels: letters in PyTorch's order (A-Z then a-z, the order of an implicit output) 0-51,
+the dimensions an ellipsis covers labels from 52 up, aligned to the right across operands as broadcasting aligns them
+(an operand's last such dimension always has the highest label).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from distgrad.dims import numel
 
 _LETTERS = string.ascii_uppercase + string.ascii_lowercase
 _ELLIPSIS = len(_LETTERS)           # first label of the dimensions an ellipsis covers
-_MAX_DIMS = 64
+_MAX_DIMS = 64                      # more dimensions than any operand's ellipsis covers
 
 
 def einsum(*args: Any) -> Any:
