@@ -21,11 +21,15 @@ from distgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Los
 from distgrad.nn.module import Module
 from distgrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from distgrad.nn.parameter import Parameter
+from distgrad.nn.rnn import GRU, LSTM, RNN, RNNBase
 from distgrad.nn.upsampling import Upsample
 
 __all__ = [
                                     "ELU",
                                     "GELU",
+                                    "GRU",
+                                    "LSTM",
+                                    "RNN",
                                     "AdaptiveAvgPool2d",
                                     "AvgPool2d",
                                     "BCELoss",
@@ -54,6 +58,7 @@ __all__ = [
                                     "ModuleList",
                                     "NLLLoss",
                                     "Parameter",
+                                    "RNNBase",
                                     "ReLU",
                                     "ReLU6",
                                     "Sequential",
