@@ -21,7 +21,7 @@ from distgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Los
 from distgrad.nn.module import Module
 from distgrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from distgrad.nn.parameter import Parameter
-from distgrad.nn.rnn import GRU, LSTM, RNN, RNNBase
+from distgrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from distgrad.nn.upsampling import Upsample
 
 __all__ = [
@@ -44,8 +44,10 @@ __all__ = [
                                     "Dropout",
                                     "Embedding",
                                     "Flatten",
+                                    "GRUCell",
                                     "Identity",
                                     "L1Loss",
+                                    "LSTMCell",
                                     "LayerNorm",
                                     "LeakyReLU",
                                     "Linear",
@@ -59,6 +61,8 @@ __all__ = [
                                     "NLLLoss",
                                     "Parameter",
                                     "RNNBase",
+                                    "RNNCell",
+                                    "RNNCellBase",
                                     "ReLU",
                                     "ReLU6",
                                     "Sequential",

@@ -267,3 +267,108 @@ class GRU(RNNBase):
                  dtype: Any = None) -> None:
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
                          device=device, dtype=dtype)
+
+
+# --------------------------------------------------------------------------------------------------------- cells
+
+class RNNCellBase(Module):
+    """The one-step cells' common parameters (weight_ih, weight_hh, bias_ih, bias_hh), checks and forward."""
+
+    _hidden_dim_message = "{name}: Expected hidden to be 1D or 2D, got {dim}D instead"
+    _num_states = 1                     # (h,); the LSTM's is (h, c)
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        self.weight_ih = Parameter(empty(num_chunks * hidden_size, input_size, device=device, dtype=dtype))
+        self.weight_hh = Parameter(empty(num_chunks * hidden_size, hidden_size, device=device, dtype=dtype))
+        if bias:
+            self.bias_ih = Parameter(empty(num_chunks * hidden_size, device=device, dtype=dtype))
+            self.bias_hh = Parameter(empty(num_chunks * hidden_size, device=device, dtype=dtype))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Re-draw every parameter from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            init.uniform_(weight, -stdv, stdv)
+
+    def _step(self, step: Step, input: Tensor, hx: State | None) -> State:
+        """One step from input (N, H_in) or (H_in,) and hx tensors (N, H) or (H,), checked as PyTorch."""
+        name = type(self).__name__
+        if input.dim() not in (1, 2):
+            raise ValueError(f"{name}: Expected input to be 1D or 2D, got {input.dim()}D instead")
+        for idx, h in enumerate(hx or ()):
+            if h.dim() not in (1, 2):
+                raise ValueError(self._hidden_dim_message.format(name=name, idx=idx, dim=h.dim()))
+        is_batched = input.dim() == 2
+        if not is_batched:
+            input = input.unsqueeze(0)
+            hx = None if hx is None else tuple(h.unsqueeze(0) for h in hx)
+        if hx is None:
+            zero = zeros(input.size(0), self.hidden_size, dtype=input.dtype, device=input.device)
+            hx = (zero,) * self._num_states
+        if input.size(1) != self.input_size:
+            raise RuntimeError(f"input has inconsistent input_size: got {input.size(1)} expected {self.input_size}")
+        for idx, h in enumerate(hx):
+            if h.size(0) != input.size(0):
+                raise RuntimeError(f"Input batch size {input.size(0)} doesn't match hidden{idx} batch size "
+                                   f"{h.size(0)}")
+            if h.size(1) != self.hidden_size:
+                raise RuntimeError(f"hidden{idx} has inconsistent hidden_size: got {h.size(1)}, expected "
+                                   f"{self.hidden_size}")
+        state = step(F.linear(input, self.weight_ih, self.bias_ih), F.linear(hx[0], self.weight_hh, self.bias_hh),
+                     hx)
+        return state if is_batched else tuple(s.squeeze(0) for s in state)
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if getattr(self, "nonlinearity", "tanh") != "tanh":
+            s += f", nonlinearity={self.nonlinearity}"
+        return s
+
+
+class RNNCell(RNNCellBase):
+    """One Elman RNN step, h' = nonlinearity(W_ih x + b_ih + W_hh h + b_hh) with nonlinearity 'tanh' or 'relu'."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__(input_size, hidden_size, bias, num_chunks=1, device=device, dtype=dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        if self.nonlinearity not in ("tanh", "relu"):
+            raise RuntimeError(f"Unknown nonlinearity: {self.nonlinearity}")
+        step = _KINDS["RNN_" + self.nonlinearity.upper()][0]
+        return self._step(step, input, None if hx is None else (hx,))[0]
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step: forward(input, (h, c)) returns (h', c')."""
+
+    _hidden_dim_message = "{name}: Expected hx[{idx}] to be 1D or 2D, got {dim}D instead"
+    _num_states = 2
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__(input_size, hidden_size, bias, num_chunks=4, device=device, dtype=dtype)
+
+    def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        return self._step(_lstm_step, input, None if hx is None else tuple(hx))
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step: forward(input, h) returns h'."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__(input_size, hidden_size, bias, num_chunks=3, device=device, dtype=dtype)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        return self._step(_gru_step, input, None if hx is None else (hx,))[0]
