@@ -63,11 +63,11 @@ _KINDS: dict[str, tuple[Step, int]] = {"RNN_TANH": (_rnn_tanh_step, 1), "RNN_REL
 def _scan(step: Step, gi: Sequence[Tensor], state: State, w_hh: Tensor, b_hh: Tensor | None,
           reverse: bool) -> tuple[Tensor, State]:
     """Runs `step` over the time steps of one direction; returns the stacked h of every step and the last state."""
-    outputs: list[Tensor] = [gi[0]] * len(gi)
-    for t in (reversed(range(len(gi))) if reverse else range(len(gi))):
-        state = step(gi[t], F.linear(state[0], w_hh, b_hh), state)
-        outputs[t] = state[0]
-    return stack(outputs), state
+    outputs = []
+    for x_proj in (reversed(gi) if reverse else gi):
+        state = step(x_proj, F.linear(state[0], w_hh, b_hh), state)
+        outputs.append(state[0])
+    return stack(outputs[::-1] if reverse else outputs), state
 
 
 def _run_layers(step: Step, input: Tensor, hx: State, weights: list[list[Tensor | None]], num_layers: int,
