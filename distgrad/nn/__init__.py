@@ -21,11 +21,15 @@ from distgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Los
 from distgrad.nn.module import Module
 from distgrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from distgrad.nn.parameter import Parameter
+from distgrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from distgrad.nn.upsampling import Upsample
 
 __all__ = [
                                     "ELU",
                                     "GELU",
+                                    "GRU",
+                                    "LSTM",
+                                    "RNN",
                                     "AdaptiveAvgPool2d",
                                     "AvgPool2d",
                                     "BCELoss",
@@ -40,8 +44,10 @@ __all__ = [
                                     "Dropout",
                                     "Embedding",
                                     "Flatten",
+                                    "GRUCell",
                                     "Identity",
                                     "L1Loss",
+                                    "LSTMCell",
                                     "LayerNorm",
                                     "LeakyReLU",
                                     "Linear",
@@ -54,6 +60,9 @@ __all__ = [
                                     "ModuleList",
                                     "NLLLoss",
                                     "Parameter",
+                                    "RNNBase",
+                                    "RNNCell",
+                                    "RNNCellBase",
                                     "ReLU",
                                     "ReLU6",
                                     "Sequential",
