@@ -47,7 +47,7 @@ def einsum(*args: Any) -> Any:
     summed = [d for d, label in enumerate(labels) if label not in output]
     if summed:
         result, labels = result.sum(summed), [label for label in labels if label in output]
-    return result.permute([labels.index(label) for label in output])
+    return result.permute([labels.index(label) for label in output])     # a new tensor even for einsum("ij", x)
 
 
 def _sublist_equation(args: tuple) -> str:
@@ -183,13 +183,20 @@ def _contract(a: Any, la: list[int], b: Any, lb: list[int], keep: set[int]) -> t
     batch = [label for label in la if label in lb and label in keep]
     inner = [label for label in la if label in lb and label not in keep]
     left, right = [label for label in la if label not in lb], [label for label in lb if label not in la]
-    size = {label: max(a.shape[la.index(label)] if label in la else 1, b.shape[lb.index(label)] if label in lb else 1)
-            for label in la + lb}
+    size = dict(zip(lb, b.shape))
+    for label, n in zip(la, a.shape):
+        size[label] = max(n, size.get(label, 1))
 
-    def matrices(t: Any, labels: list[int], order: list[int], rows: list[int], columns: list[int]) -> Any:
-        t = t.permute([labels.index(label) for label in order]).expand([size[label] for label in order])
+    def matrices(t: Any, labels: list[int], rows: list[int], columns: list[int]) -> Any:
+        order = batch + rows + columns
+        t = _permuted(t, labels, order).expand([size[label] for label in order])
         return t.reshape(numel([size[x] for x in batch]), numel([size[x] for x in rows]),
                          numel([size[x] for x in columns]))
-    product = matrices(a, la, batch + left + inner, left, inner).bmm(matrices(b, lb, batch + inner + right, inner,
-                                                                              right))
+    product = matrices(a, la, left, inner).bmm(matrices(b, lb, inner, right))
     return product.reshape([size[label] for label in batch + left + right]), batch + left + right
+
+
+def _permuted(t: Any, labels: list[int], order: list[int]) -> Any:
+    """t with its dimensions (named by labels) in the given order; t itself when they already are."""
+    dims = [labels.index(label) for label in order]
+    return t if dims == list(range(len(dims))) else t.permute(dims)
