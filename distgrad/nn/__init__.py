@@ -1,5 +1,5 @@
 """distgrad.nn: modules, parameters, losses and functional ops (PyTorch's torch.nn)."""
-from distgrad.nn import functional, init
+from distgrad.nn import functional, init, utils
 from distgrad.nn.activation import (
                                     ELU,
                                     GELU,
@@ -14,7 +14,7 @@ from distgrad.nn.activation import (
                                     Tanh,
                                     Threshold,
 )
-from distgrad.nn.container import ModuleDict, ModuleList, Sequential
+from distgrad.nn.container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from distgrad.nn.conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, MaxUnpool2d
 from distgrad.nn.linear import Bilinear, Dropout, Embedding, Flatten, Identity, Linear, Unflatten
 from distgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
@@ -54,6 +54,8 @@ __all__ = [
                                     "ModuleList",
                                     "NLLLoss",
                                     "Parameter",
+                                    "ParameterDict",
+                                    "ParameterList",
                                     "ReLU",
                                     "ReLU6",
                                     "Sequential",
@@ -68,4 +70,5 @@ __all__ = [
                                     "Upsample",
                                     "functional",
                                     "init",
+                                    "utils",
 ]
