@@ -16,8 +16,19 @@ from distgrad.nn.activation import (
 )
 from distgrad.nn.container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from distgrad.nn.conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, MaxUnpool2d
+from distgrad.nn.distance import CosineSimilarity, PairwiseDistance
 from distgrad.nn.linear import Bilinear, Dropout, Embedding, Flatten, Identity, Linear, Unflatten
-from distgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
+from distgrad.nn.loss import (
+                                    BCELoss,
+                                    BCEWithLogitsLoss,
+                                    CrossEntropyLoss,
+                                    HuberLoss,
+                                    KLDivLoss,
+                                    L1Loss,
+                                    MSELoss,
+                                    NLLLoss,
+                                    SmoothL1Loss,
+)
 from distgrad.nn.module import Module
 from distgrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from distgrad.nn.parameter import Parameter
@@ -36,11 +47,14 @@ __all__ = [
                                     "Conv1d",
                                     "Conv2d",
                                     "ConvTranspose2d",
+                                    "CosineSimilarity",
                                     "CrossEntropyLoss",
                                     "Dropout",
                                     "Embedding",
                                     "Flatten",
+                                    "HuberLoss",
                                     "Identity",
+                                    "KLDivLoss",
                                     "L1Loss",
                                     "LayerNorm",
                                     "LeakyReLU",
@@ -53,6 +67,7 @@ __all__ = [
                                     "ModuleDict",
                                     "ModuleList",
                                     "NLLLoss",
+                                    "PairwiseDistance",
                                     "Parameter",
                                     "ParameterDict",
                                     "ParameterList",

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 from array import array
 from typing import Any
 
-from distgrad import autograd, ops
+from distgrad import autograd, div, ops
 from distgrad import prims as P
 from distgrad.creation import arange, ones, tensor, zeros
-from distgrad.dtypes import int64
+from distgrad.dtypes import int64, result_type
 from distgrad.function import enable_grad, is_grad_enabled, no_grad
 from distgrad.joining import broadcast_tensors, cat, where
 from distgrad.tensor import Tensor
@@ -703,6 +704,33 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
     return _as_node(node.format(spatial), _resample, input, mode, sizes, scales, bool(align_corners))
 
 
+# -------------------------------------------------------------------------------------------------- distances
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Tensor | None = None) -> Tensor:
+    """input / max(||input||_p, eps) along dim."""
+    return div(input, input.norm(p, dim, keepdim=True).clamp_min(eps).expand_as(input), out=out)
+
+
+def _unit(x: Tensor, dim: int, eps: float) -> Tensor:
+    norm = x.norm(2, dim, keepdim=True)
+    # PyTorch clamps the norm in place under no_grad: the clamped value, the gradient of the unclamped norm
+    return x / (norm + (norm.clamp_min(eps) - norm).detach())
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 * x2) / (max(||x1||, eps) max(||x2||, eps)) along dim, scaling each input by its norm first."""
+    if not (x1.is_floating_point() or x2.is_floating_point()):
+        raise RuntimeError("expected common dtype to be floating point, yet common dtype is "
+                           f"{result_type((x1.dtype, x1.ndim), (x2.dtype, x2.ndim)).legacy_name.replace('Tensor', '')}")
+    x1, x2 = broadcast_tensors(x1, x2)
+    return (_unit(x1, dim, eps) * _unit(x2, dim, eps)).sum(dim)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p along the last dim of the broadcast inputs."""
+    return (x1 - x2 + eps).norm(p, max(x1.ndim, x2.ndim) - 1, keepdim)
+
+
 # -------------------------------------------------------------------------------------------------- losses
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -713,6 +741,16 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "none":
         return loss
     raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _legacy_reduction(size_average: Any, reduce: Any) -> str:
+    """PyTorch's deprecated size_average/reduce pair as a reduction: both default to True, either False changes it."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = "none" if not reduce else "mean" if size_average else "sum"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
+                  stacklevel=3)
+    return reduction
 
 
 def _check_same_size(input: Tensor, target: Tensor) -> None:
@@ -783,6 +821,44 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, redu
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
     return SmoothL1Loss.apply(*broadcast_tensors(input, target), reduction, beta)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta): delta times smooth_l1_loss with beta = delta."""
+    if target.shape != input.shape:
+        warnings.warn(f"Using a target size ({target.shape}) that is different to the input size ({input.shape}). "
+                      "This will likely lead to incorrect results due to broadcasting. "
+                      "Please ensure they have the same size.", stacklevel=2)
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    if weight is None:
+        return smooth_l1_loss(input, target, reduction=reduction, beta=delta) * delta
+    if weight.shape != input.shape:
+        raise ValueError("Weights and input must have the same size.")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"Invalid reduction mode: {reduction}. Expected one of 'none', 'mean', 'sum'.")
+    return _reduce(smooth_l1_loss(input, target, reduction="none", beta=delta) * (weight * delta), reduction)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
+           log_target: bool = False) -> Tensor:
+    """target * (log(target) - input) on log-probabilities input; 'batchmean' divides the sum by the batch size."""
+    if size_average is not None or reduce is not None:
+        reduction = _legacy_reduction(size_average, reduce)
+    elif reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
+                      "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
+                      "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
+                      stacklevel=2)
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        # xlogy(target, target): 0 where target is 0, without the 0 * log(0) that NumPy warns about
+        loss = target * where(target == 0, 1, target).log() - target * input
+    if reduction == "batchmean":
+        return loss.sum() / input.shape[0] if input.ndim else loss.sum()
+    return _reduce(loss, reduction)
 
 
 def _check_nll_shapes(input: Tensor, target: Tensor) -> None:
