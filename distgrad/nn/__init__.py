@@ -3,8 +3,12 @@ from distgrad.nn import functional, init, utils
 from distgrad.nn.activation import (
                                     ELU,
                                     GELU,
+                                    GLU,
+                                    Hardtanh,
                                     LeakyReLU,
                                     LogSoftmax,
+                                    Mish,
+                                    PReLU,
                                     ReLU,
                                     ReLU6,
                                     Sigmoid,
@@ -17,7 +21,7 @@ from distgrad.nn.activation import (
 from distgrad.nn.container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from distgrad.nn.conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, MaxUnpool2d
 from distgrad.nn.distance import CosineSimilarity, PairwiseDistance
-from distgrad.nn.linear import Bilinear, Dropout, Embedding, Flatten, Identity, Linear, Unflatten
+from distgrad.nn.linear import Bilinear, Dropout, Dropout2d, Embedding, Flatten, Identity, Linear, Unflatten
 from distgrad.nn.loss import (
                                     BCELoss,
                                     BCEWithLogitsLoss,
@@ -37,6 +41,7 @@ from distgrad.nn.upsampling import Upsample
 __all__ = [
                                     "ELU",
                                     "GELU",
+                                    "GLU",
                                     "AdaptiveAvgPool2d",
                                     "AvgPool2d",
                                     "BCELoss",
@@ -50,8 +55,10 @@ __all__ = [
                                     "CosineSimilarity",
                                     "CrossEntropyLoss",
                                     "Dropout",
+                                    "Dropout2d",
                                     "Embedding",
                                     "Flatten",
+                                    "Hardtanh",
                                     "HuberLoss",
                                     "Identity",
                                     "KLDivLoss",
@@ -63,10 +70,12 @@ __all__ = [
                                     "MSELoss",
                                     "MaxPool2d",
                                     "MaxUnpool2d",
+                                    "Mish",
                                     "Module",
                                     "ModuleDict",
                                     "ModuleList",
                                     "NLLLoss",
+                                    "PReLU",
                                     "PairwiseDistance",
                                     "Parameter",
                                     "ParameterDict",
