@@ -34,7 +34,8 @@ from distgrad.nn.loss import (
                                     SmoothL1Loss,
 )
 from distgrad.nn.module import Module
-from distgrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from distgrad.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from distgrad.nn.padding import ConstantPad2d, ReflectionPad2d, ReplicationPad2d, ZeroPad2d
 from distgrad.nn.parameter import Parameter
 from distgrad.nn.upsampling import Upsample
 
@@ -49,6 +50,7 @@ __all__ = [
                                     "BatchNorm1d",
                                     "BatchNorm2d",
                                     "Bilinear",
+                                    "ConstantPad2d",
                                     "Conv1d",
                                     "Conv2d",
                                     "ConvTranspose2d",
@@ -58,6 +60,7 @@ __all__ = [
                                     "Dropout2d",
                                     "Embedding",
                                     "Flatten",
+                                    "GroupNorm",
                                     "Hardtanh",
                                     "HuberLoss",
                                     "Identity",
@@ -82,6 +85,8 @@ __all__ = [
                                     "ParameterList",
                                     "ReLU",
                                     "ReLU6",
+                                    "ReflectionPad2d",
+                                    "ReplicationPad2d",
                                     "Sequential",
                                     "SiLU",
                                     "Sigmoid",
@@ -92,6 +97,7 @@ __all__ = [
                                     "Threshold",
                                     "Unflatten",
                                     "Upsample",
+                                    "ZeroPad2d",
                                     "functional",
                                     "init",
                                     "utils",

@@ -277,9 +277,14 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 def pad(input: Tensor, pad: tuple[int, ...] | list[int], mode: str = "constant", value: float | None = None) -> Tensor:
     """Pad the last len(pad) // 2 dims, last dim first: (left, right, top, bottom, ...)."""
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
-        raise ValueError("Padding length must be divisible by 2" if len(pad) % 2 else
-                         "Padding length should be less than or equal to two times the input dimension but got "
-                         f"padding length {len(pad)} and input of dimension {input.ndim}")
+        raise RuntimeError("Padding length must be divisible by 2" if len(pad) % 2 else
+                           "Padding length should be less than or equal to two times the input dimension but got "
+                           f"padding length {len(pad)} and input of dimension {input.ndim}")
+    if mode != "constant" and not 1 <= input.ndim - len(pad) // 2 <= 2:
+        raise NotImplementedError(
+            f"Padding size {len(pad)} is not supported for {input.ndim}D input tensor.\nSupported combinations for "
+            "non-constant padding:\n  - 2D or 3D input: padding size = 2 (pads last dimension)\n  - 3D or 4D input: "
+            "padding size = 4 (pads last 2 dimensions)\n  - 4D or 5D input: padding size = 6 (pads last 3 dimensions)")
     out = input
     for i in range(len(pad) // 2):
         d, lo, hi = input.ndim - 1 - i, pad[2 * i], pad[2 * i + 1]
@@ -298,8 +303,8 @@ def pad(input: Tensor, pad: tuple[int, ...] | list[int], mode: str = "constant",
             out = cat(parts, d) if len(parts) > 1 else out
             continue
         if mode == "reflect" and (lo >= n or hi >= n):
-            raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding input dimension, "
-                               f"but got: padding ({lo}, {hi}) at dimension {d} of input {list(out.shape)}")
+            raise RuntimeError(f"Argument #{4 + 2 * i}: Padding size should be less than the corresponding input "
+                               f"dimension, but got: padding ({lo}, {hi}) at dimension {d} of input {list(input.shape)}")
         idx = range(-lo, n + hi)
         if mode == "replicate":
             idx = [min(max(j, 0), n - 1) for j in idx]
@@ -365,6 +370,30 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
     if weight is not None:
         out = out * weight
     return out if bias is None else out + bias
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise each of num_groups channel groups over its channels and spatial dims, then scale and shift."""
+    if input.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.ndim}")
+    n, c = input.shape[0], input.shape[1]
+    if n * c // num_groups * math.prod(input.shape[2:]) == 1:
+        raise ValueError("Expected more than 1 value per channel when training, got input size "
+                         f"{[n * c // num_groups, num_groups, *input.shape[2:]]}")
+    if c % num_groups:
+        raise RuntimeError("Expected number of channels in input to be divisible by num_groups, but got input of shape "
+                           f"{list(input.shape)} and num_groups={num_groups}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and (t.ndim != 1 or t.numel() != c):
+            raise RuntimeError(f"Expected {name} to be a vector of size equal to the number of channels in input, but "
+                               f"got {name} of shape {list(t.shape)} and input of shape {list(input.shape)}")
+    groups = input.reshape(n, num_groups, -1)
+    out = layer_norm(groups, groups.shape[-1:], eps=eps).reshape(input.shape)
+    per_channel = (c, *[1] * (input.ndim - 2))
+    if weight is not None:
+        out = out * weight.reshape(per_channel)
+    return out if bias is None else out + bias.reshape(per_channel)
 
 
 #------------------------------------------------------------------------------------------------- convolution, pooling
