@@ -280,7 +280,7 @@ def pad(input: Tensor, pad: tuple[int, ...] | list[int], mode: str = "constant",
         raise RuntimeError("Padding length must be divisible by 2" if len(pad) % 2 else
                            "Padding length should be less than or equal to two times the input dimension but got "
                            f"padding length {len(pad)} and input of dimension {input.ndim}")
-    if mode != "constant" and not 1 <= input.ndim - len(pad) // 2 <= 2:
+    if mode != "constant" and not (len(pad) <= 6 and 1 <= input.ndim - len(pad) // 2 <= 2):
         raise NotImplementedError(
             f"Padding size {len(pad)} is not supported for {input.ndim}D input tensor.\nSupported combinations for "
             "non-constant padding:\n  - 2D or 3D input: padding size = 2 (pads last dimension)\n  - 3D or 4D input: "
