@@ -174,3 +174,27 @@ GRAD_CASES = [
 @pytest.mark.parametrize("fn, arrays", [c[1:] for c in GRAD_CASES], ids=[c[0] for c in GRAD_CASES])
 def test_gradcheck(fn, arrays):
     assert gradcheck(fn, tuple(_d(a) for a in arrays))
+
+
+XL, YL = [[1.0, -2.0], [0.5, 3.0]], [[0.0, 1.0], [1.0, 0.0]]
+LEGACY = [  # loss(size_average, reduce), the reduction PyTorch names in its warning, PyTorch 2.13's value
+    (lambda x, p, t, **kw: F.mse_loss(x, dg.zeros(2, 2), **kw), {"size_average": False}, "sum", 14.25),
+    (lambda x, p, t, **kw: F.l1_loss(x, dg.zeros(2, 2), **kw), {"reduce": False}, "none", [[1.0, 2.0], [0.5, 3.0]]),
+    (lambda x, p, t, **kw: F.smooth_l1_loss(x, dg.zeros(2, 2), **kw), {"size_average": False}, "sum", 4.625),
+    (lambda x, p, t, **kw: F.nll_loss(x, dg.tensor([0, 1]), **kw), {"reduce": False}, "none", [-1.0, -3.0]),
+    (lambda x, p, t, **kw: F.cross_entropy(x, dg.tensor([0, 1]), **kw), {"size_average": False}, "sum",
+     0.12747707962989807),
+    (lambda x, p, t, **kw: F.binary_cross_entropy(p, t, **kw), {"size_average": False}, "sum", 3.798694133758545),
+    (lambda x, p, t, **kw: F.binary_cross_entropy_with_logits(x, t, **kw), {"reduce": False}, "none",
+     [[1.3132617473602295, 2.1269280910491943], [0.4740769863128662, 3.0485873222351074]]),
+]
+
+
+@pytest.mark.parametrize("loss, legacy, reduction, expected", LEGACY,
+                         ids=["mse", "l1", "smooth_l1", "nll", "cross_entropy", "bce", "bce_with_logits"])
+def test_legacy_size_average_and_reduce_pick_the_reduction(loss, legacy, reduction, expected):
+    x, p, t = dg.tensor(XL), dg.tensor([[0.2, 0.7], [0.4, 0.9]]), dg.tensor(YL)
+    with pytest.warns(UserWarning, match=f"^size_average and reduce args will be deprecated, please use "
+                      f"reduction='{reduction}' instead.$"):
+        out = loss(x, p, t, **legacy)
+    np.testing.assert_allclose(out.tolist(), expected, rtol=1e-6)

@@ -835,8 +835,11 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     raise ValueError(f"{reduction} is not a valid value for reduction")
 
 
-def _legacy_reduction(size_average: Any, reduce: Any) -> str:
-    """PyTorch's deprecated size_average/reduce pair as a reduction: both default to True, either False changes it."""
+def _legacy_reduction(size_average: Any, reduce: Any, reduction: str) -> str:
+    """reduction, unless PyTorch's deprecated size_average/reduce pair is given (both default to True, either False
+    changes the reduction), which warns as in PyTorch."""
+    if size_average is None and reduce is None:
+        return reduction
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
     reduction = "none" if not reduce else "mean" if size_average else "sum"
@@ -872,6 +875,7 @@ class MseLoss(_Op):
 def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
              reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
     """Mean squared error; with weight, sum(weight * (x - y)^2) / sum(weight) for 'mean', as PyTorch."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
     input, target = broadcast_tensors(input, target)
@@ -886,6 +890,7 @@ def mse_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: An
 def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
             reduction: str = "mean") -> Tensor:
     """Mean absolute error."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     return _reduce((input - target).abs(), reduction)
 
 
@@ -908,6 +913,7 @@ class SmoothL1Loss(_Op):
 def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None,
                    reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (l1_loss when beta is 0, as PyTorch)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if beta == 0:
         return l1_loss(input, target, reduction=reduction)
     if reduction not in ("none", "mean", "sum"):
@@ -936,13 +942,12 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
 def kl_div(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any = None, reduction: str = "mean",
            log_target: bool = False) -> Tensor:
     """target * (log(target) - input) on log-probabilities input; 'batchmean' divides the sum by the batch size."""
-    if size_average is not None or reduce is not None:
-        reduction = _legacy_reduction(size_average, reduce)
-    elif reduction == "mean":
+    if size_average is None and reduce is None and reduction == "mean":
         warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the support size."
                       "'batchmean' divides only by the batch size, and aligns with the KL div math definition."
                       "'mean' will be changed to behave the same as 'batchmean' in the next major release.",
                       stacklevel=2)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     if log_target:
         loss = target.exp() * (target - input)
     else:
@@ -964,6 +969,7 @@ def _check_nll_shapes(input: Tensor, target: Tensor) -> None:
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
              ignore_index: int = -100, reduce: Any = None, reduction: str = "mean") -> Tensor:
     """Negative log likelihood loss on log-probabilities (class dim 1)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_nll_shapes(input, target)
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
@@ -977,6 +983,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
                   ignore_index: int = -100, reduce: Any = None, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
     """log_softmax then nll_loss for class indices; -sum(target * log_softmax) for class probabilities."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     cdim = 1 if input.ndim >= 2 else 0
     c = input.shape[cdim]
     logp = input.log_softmax(cdim)
@@ -1029,6 +1036,7 @@ class BinaryCrossEntropy(_Op):
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average: Any = None,
                          reduce: Any = None, reduction: str = "mean") -> Tensor:
     """Binary cross entropy on probabilities."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_same_size(input, target)
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
@@ -1068,6 +1076,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
                                      size_average: Any = None, reduce: Any = None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
     """Binary cross entropy on logits, numerically stable; pos_weight scales the positive term."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_same_size(input, target)
     if reduction not in ("none", "mean", "sum"):
         raise ValueError(f"{reduction} is not a valid value for reduction")
