@@ -37,12 +37,16 @@ from distgrad.nn.module import Module
 from distgrad.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from distgrad.nn.padding import ConstantPad2d, ReflectionPad2d, ReplicationPad2d, ZeroPad2d
 from distgrad.nn.parameter import Parameter
+from distgrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from distgrad.nn.upsampling import Upsample
 
 __all__ = [
                                     "ELU",
                                     "GELU",
                                     "GLU",
+                                    "GRU",
+                                    "LSTM",
+                                    "RNN",
                                     "AdaptiveAvgPool2d",
                                     "AvgPool2d",
                                     "BCELoss",
@@ -60,12 +64,14 @@ __all__ = [
                                     "Dropout2d",
                                     "Embedding",
                                     "Flatten",
+                                    "GRUCell",
                                     "GroupNorm",
                                     "Hardtanh",
                                     "HuberLoss",
                                     "Identity",
                                     "KLDivLoss",
                                     "L1Loss",
+                                    "LSTMCell",
                                     "LayerNorm",
                                     "LeakyReLU",
                                     "Linear",
@@ -83,6 +89,9 @@ __all__ = [
                                     "Parameter",
                                     "ParameterDict",
                                     "ParameterList",
+                                    "RNNBase",
+                                    "RNNCell",
+                                    "RNNCellBase",
                                     "ReLU",
                                     "ReLU6",
                                     "ReflectionPad2d",
