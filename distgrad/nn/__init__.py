@@ -1,10 +1,14 @@
 """distgrad.nn: modules, parameters, losses and functional ops (PyTorch's torch.nn)."""
-from distgrad.nn import functional, init
+from distgrad.nn import functional, init, utils
 from distgrad.nn.activation import (
                                     ELU,
                                     GELU,
+                                    GLU,
+                                    Hardtanh,
                                     LeakyReLU,
                                     LogSoftmax,
+                                    Mish,
+                                    PReLU,
                                     ReLU,
                                     ReLU6,
                                     Sigmoid,
@@ -14,12 +18,24 @@ from distgrad.nn.activation import (
                                     Tanh,
                                     Threshold,
 )
-from distgrad.nn.container import ModuleDict, ModuleList, Sequential
+from distgrad.nn.container import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from distgrad.nn.conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, MaxUnpool2d
-from distgrad.nn.linear import Bilinear, Dropout, Embedding, Flatten, Identity, Linear, Unflatten
-from distgrad.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss
+from distgrad.nn.distance import CosineSimilarity, PairwiseDistance
+from distgrad.nn.linear import Bilinear, Dropout, Dropout2d, Embedding, Flatten, Identity, Linear, Unflatten
+from distgrad.nn.loss import (
+                                    BCELoss,
+                                    BCEWithLogitsLoss,
+                                    CrossEntropyLoss,
+                                    HuberLoss,
+                                    KLDivLoss,
+                                    L1Loss,
+                                    MSELoss,
+                                    NLLLoss,
+                                    SmoothL1Loss,
+)
 from distgrad.nn.module import Module
-from distgrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from distgrad.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
+from distgrad.nn.padding import ConstantPad2d, ReflectionPad2d, ReplicationPad2d, ZeroPad2d
 from distgrad.nn.parameter import Parameter
 from distgrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from distgrad.nn.upsampling import Upsample
@@ -27,6 +43,7 @@ from distgrad.nn.upsampling import Upsample
 __all__ = [
                                     "ELU",
                                     "GELU",
+                                    "GLU",
                                     "GRU",
                                     "LSTM",
                                     "RNN",
@@ -37,15 +54,22 @@ __all__ = [
                                     "BatchNorm1d",
                                     "BatchNorm2d",
                                     "Bilinear",
+                                    "ConstantPad2d",
                                     "Conv1d",
                                     "Conv2d",
                                     "ConvTranspose2d",
+                                    "CosineSimilarity",
                                     "CrossEntropyLoss",
                                     "Dropout",
+                                    "Dropout2d",
                                     "Embedding",
                                     "Flatten",
                                     "GRUCell",
+                                    "GroupNorm",
+                                    "Hardtanh",
+                                    "HuberLoss",
                                     "Identity",
+                                    "KLDivLoss",
                                     "L1Loss",
                                     "LSTMCell",
                                     "LayerNorm",
@@ -55,16 +79,23 @@ __all__ = [
                                     "MSELoss",
                                     "MaxPool2d",
                                     "MaxUnpool2d",
+                                    "Mish",
                                     "Module",
                                     "ModuleDict",
                                     "ModuleList",
                                     "NLLLoss",
+                                    "PReLU",
+                                    "PairwiseDistance",
                                     "Parameter",
+                                    "ParameterDict",
+                                    "ParameterList",
                                     "RNNBase",
                                     "RNNCell",
                                     "RNNCellBase",
                                     "ReLU",
                                     "ReLU6",
+                                    "ReflectionPad2d",
+                                    "ReplicationPad2d",
                                     "Sequential",
                                     "SiLU",
                                     "Sigmoid",
@@ -75,6 +106,8 @@ __all__ = [
                                     "Threshold",
                                     "Unflatten",
                                     "Upsample",
+                                    "ZeroPad2d",
                                     "functional",
                                     "init",
+                                    "utils",
 ]

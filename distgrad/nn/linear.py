@@ -125,6 +125,13 @@ class Dropout(Module):
         return f"p={self.p}, inplace={self.inplace}"
 
 
+class Dropout2d(Dropout):
+    """Zeroes whole channels with probability p in training mode, scaling the rest by 1 / (1 - p)."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout2d(input, self.p, self.training, self.inplace)
+
+
 class Embedding(Module):
     """A lookup table of num_embeddings vectors, initialised from N(0, 1) (the padding_idx row zeroed)."""
 
