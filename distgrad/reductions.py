@@ -143,17 +143,15 @@ class ReductionOps:
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: int | None = None) -> Any:
         """Variance with Bessel's correction by default (correction=1), as PyTorch."""
-        if correction is None:
-            correction = 0 if unbiased is False else 1
         x = self._floating()
-        return ops.Var.apply(x, axes=wrap_dims(dim, x.ndim), correction=correction, keepdim=keepdim)
+        return ops.Var.apply(x, axes=wrap_dims(dim, x.ndim), correction=_correction(unbiased, correction),
+                             keepdim=keepdim)
 
     def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: int | None = None) -> Any:
-        if correction is None:
-            correction = 0 if unbiased is False else 1
         x = self._floating()
-        return ops.Std.apply(x, axes=wrap_dims(dim, x.ndim), correction=correction, keepdim=keepdim)
+        return ops.Std.apply(x, axes=wrap_dims(dim, x.ndim), correction=_correction(unbiased, correction),
+                             keepdim=keepdim)
 
     def logsumexp(self, dim: Any, keepdim: bool = False) -> Any:
         x = self._floating()
@@ -195,6 +193,11 @@ def _moments(name: str, input: Any, dim: Any, unbiased: Any, keepdim: bool, corr
         raise RuntimeError(f"{name} only support floating point and complex dtypes")
     spread = input.std if name == "std_mean" else input.var
     return spread(dim, unbiased, keepdim, correction=correction), input.mean(dim, keepdim)
+
+
+def _correction(unbiased: bool | None, correction: int | None) -> int:
+    """The degrees-of-freedom correction: `correction`, else 0 for unbiased=False, else Bessel's 1."""
+    return (0 if unbiased is False else 1) if correction is None else correction
 
 
 def std_mean(input: Any, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
