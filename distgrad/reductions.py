@@ -159,18 +159,19 @@ class ReductionOps:
         return ops.Logsumexp.apply(x, axes=dims, keepdim=keepdim) if dims else x.clone()
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Any:
-        b = self if self.dtype is bool_ else self != 0
-        if not b.ndim:
-            return b.clone()
-        return self._make(P.reduce("min", b._view, wrap_dims(dim, b.ndim), keepdim)) if b.numel() else \
-            self.new_ones(() if dim is None else b.sum(dim, keepdim).shape, dtype=bool_)
+        return self._logical_reduce("min", True, dim, keepdim)
 
     def any(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return self._logical_reduce("max", False, dim, keepdim)
+
+    def _logical_reduce(self, op: str, empty: bool, dim: Any, keepdim: bool) -> Any:
+        """all (min) / any (max) over bools; an empty reduction gives `empty`, as PyTorch."""
         b = self if self.dtype is bool_ else self != 0
         if not b.ndim:
             return b.clone()
-        return self._make(P.reduce("max", b._view, wrap_dims(dim, b.ndim), keepdim)) if b.numel() else \
-            self.new_zeros(() if dim is None else b.sum(dim, keepdim).shape, dtype=bool_)
+        if not b.numel():
+            return self.new_full(() if dim is None else b.sum(dim, keepdim).shape, empty, dtype=bool_)
+        return self._make(P.reduce(op, b._view, wrap_dims(dim, b.ndim), keepdim))
 
     def count_nonzero(self, dim: Any = None) -> Any:
         return (self != 0).sum(dim)
