@@ -91,6 +91,7 @@ for _ in range({batches}):          # interleaved batches: a quiet or busy momen
         t = time.perf_counter()
         for _ in range({per_batch}):
             fn()
+        be.flush()                  # batched launches count when they reach the queue (NOTE [ Launch batching ])
         t1 = time.perf_counter()
         be.synchronize()
         queued[what].append((t1 - t) / {per_batch} * 1e6)

@@ -666,6 +666,96 @@ def test_buffer_pool_reuses_freed_buffers(be):
     assert be.alloc((999,), base.float32).storage.buf.int_ptr == ptr
 
 
+def test_launches_reach_the_queue_in_batches(be, monkeypatch):
+    # NOTE [ Launch batching ]: recorded until a flush, MAX_PENDING launches, a large launch, or a read
+    opencl_only(be)
+    import pyopencl as cl
+    x = be.from_numpy(np.ones(4, np.float32))
+    be.synchronize()
+    enqueued = []
+    real = cl.enqueue_nd_range_kernel
+    monkeypatch.setattr(cl, "enqueue_nd_range_kernel", lambda *a: (enqueued.append(a[1]), real(*a))[1])
+    for _ in range(5):
+        be.binary("add", x, x, out=x)
+    assert enqueued == []
+    be.flush()
+    assert len(enqueued) == 5
+    for _ in range(ocl.backend.MAX_PENDING - 1):
+        be.binary("add", x, x, out=x)
+    assert len(enqueued) == 5
+    be.binary("add", x, x, out=x)
+    assert len(enqueued) == 5 + ocl.backend.MAX_PENDING
+    big = be.alloc((ocl.backend.FLUSH_ITEMS,), base.float32)
+    be.binary("add", x, x, out=x)
+    be.fill(big, 1.0)                                  # large: handed over at once, with the one before it
+    assert len(enqueued) == 7 + ocl.backend.MAX_PENDING
+    np.testing.assert_array_equal(be.to_numpy(x), np.full(4, 2.0 ** (6 + ocl.backend.MAX_PENDING), np.float32))
+    assert be.to_numpy(big).min() == 1.0
+
+
+def test_failed_batched_launch_is_raised_by_the_flush_and_named(be):
+    opencl_only(be)
+    import pyopencl as cl
+    out = be.alloc((4,), base.int32)
+    knl = cl.Program(be.ctx, "__kernel void k(__global int* x) { x[get_global_id(0)] = 1; }").build().k
+    be._launch(knl, (4,), (be.max_wg * 2,), [out.storage.buf], lambda: "the test's kernel k")   # local size too big
+    with pytest.raises(RuntimeError, match=rf"OpenCL error -\d+ \(CL_INVALID_\w+\) in the test's kernel k on "
+                                           rf"{be.device}"):
+        be.synchronize()
+    be.fill(out, 3)
+    assert be.to_numpy(out).tolist() == [3] * 4      # raised once; the queue goes on
+
+
+def test_layout_buffers_are_bounded_and_evicted_safely(be, monkeypatch):
+    # NOTE [ Layout buffers ]: evicting a layout that a queued launch still uses must not change its result
+    opencl_only(be)
+    monkeypatch.setattr(ocl.backend, "MAX_LAYOUTS", 2)
+    monkeypatch.setattr(ocl.backend._LaunchPlan, "MAX_OFFSETS", 2)
+    vals = rand((40,))
+    src = be.from_numpy(vals)
+    sums, sums_ref, diffs, diffs_ref = [], [], [], []
+    for off in range(12):                              # one layout per offset, nothing read back in between
+        a = View(src.storage, (4, 3), (3, 1), off)
+        diffs.append(be.binary("sub", a, View(src.storage, (4, 3), (1, 4), 20 - off)))
+        diffs_ref.append(vals[off:off + 12].reshape(4, 3) - vals[20 - off:32 - off].reshape(3, 4).T)
+        sums.append(be.reduce("sum", a, (1,), False))
+        sums_ref.append(vals[off:off + 12].reshape(4, 3).sum(1))
+    assert len(be._layouts) <= 2 and all(len(p.layouts) <= 2 for p in be._ew_plans.values())
+    for got, ref in zip(diffs + sums, diffs_ref + sums_ref):
+        check(be, got, ref)
+
+
+def test_pool_drops_buffers_that_batched_launches_still_hold(be, monkeypatch):
+    # a reduction's partials and argsort's scratch die before their launches reach the queue
+    opencl_only(be)
+    monkeypatch.setattr(be.pool, "limit", 0)
+    vals = rand((3, 70000))
+    x = be.from_numpy(vals)
+    sums = [be.reduce("sum", x, (1,), False) for _ in range(3)]
+    order = be.argsort(be.from_numpy(vals[:, :50]), 1, False)
+    for got in sums:
+        check(be, got, vals.sum(1), rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(be.to_numpy(order), np.argsort(vals[:, :50], 1, kind="stable"))
+
+
+def test_launches_from_two_threads(be):
+    opencl_only(be)
+    import threading
+    outs = [be.from_numpy(np.zeros(8, np.float32)) for _ in range(2)]
+    one = be.from_numpy(np.ones(8, np.float32))
+
+    def work(out):
+        for _ in range(300):
+            be.binary("add", out, one, out=out)
+    threads = [threading.Thread(target=work, args=(o,)) for o in outs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for o in outs:
+        np.testing.assert_array_equal(be.to_numpy(o), np.full(8, 300, np.float32))
+
+
 def test_program_cache_on_disk(be, tmp_path, monkeypatch):
     opencl_only(be)
     monkeypatch.setenv("DISTGRAD_OPENCL_CACHE_DIR", str(tmp_path))

@@ -4,7 +4,19 @@ NOTE [ OpenCL queue and buffer pool ]
 Each device has one in-order command queue. Primitives enqueue and return at once; only to_numpy, nonzero (its
 output size), the mapped-BLAS matmul on CPU devices and synchronize() wait for the device. Because the queue is in
 order, a buffer whose Storage dies can go back to the pool and be handed to the next allocation at once: every launch
-that still reads it was enqueued earlier and runs first.
+that still reads it was enqueued earlier and runs first. The pool never releases a buffer itself: it drops its
+reference, and the buffer is freed when the last batched launch holding it is gone (NOTE [ Launch batching ]).
+
+NOTE [ Launch batching ]
+A launch handed to the driver while its worker threads sleep must wake one: on PoCL here that costs the enqueueing
+thread 8-16 us per launch once Python does a few microseconds of work between launches, against ~2-3 us for
+launches enqueued back to back. So launches (and the copies that need no wait) are recorded in order and handed to
+the queue in bursts (flush): when MAX_PENDING are waiting, when one is large (FLUSH_ITEMS work-items: the device
+should start on it at once), and before anything that waits for the device or enqueues by other means (reads,
+maps, synchronize). Code that enqueues on `queue` directly must call flush() first. Each record holds its views or
+buffers, so nothing it uses is freed before it is enqueued; kernel arguments are set at flush time, in order. An
+OpenCL error of a batched launch is raised by the call that flushed it, naming that launch, as CUDA reports
+asynchronous errors at a later call.
 
 NOTE [ Deferred index checks ]
 An op that takes an index tensor must raise PyTorch's IndexError for an index out of range, but reading the index's
@@ -20,6 +32,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import threading
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -71,6 +84,9 @@ assert set(COMBINE) == set(REDUCE_OPS) and set(BETTER) == set(ARG_REDUCE_OPS) an
 
 MATMUL_PATHS = ("blas", "tiled", "local")
 MAX_DEFERRED = 64   # index checks waiting for the next read (NOTE [ Deferred index checks ])
+MAX_PENDING = 32   # launches batched before they are handed to the queue (NOTE [ Launch batching ])
+FLUSH_ITEMS = 1 << 15   # a launch of this many work-items is handed over at once
+MAX_LAYOUTS = 4096   # layout buffers kept for the launches that have no plan (NOTE [ Layout buffers ])
 # The mapped-BLAS path waits for the device (it drains the queue); below this many multiply-adds the queued tiled
 # kernel is as fast (PoCL, 2 cores: ~37 us each at 64^3, ~150 us at 128^3) and keeps the queue asynchronous.
 MAPPED_MIN_FLOPS = 1 << 22
@@ -93,48 +109,61 @@ class _LaunchPlan:
 
     NOTE [ Elementwise launch plans ]
     A primitive call's Python work before the enqueue (collapsing dims, choosing the kernel) depends only on the
-    expression, the dtypes and the shapes and strides, so it is done once per layout. The layout also fixes the numel,
-    shape and stride arguments: the plan has a kernel object of its own with those set once, and a launch sets only
-    the buffers and offsets that differ from its previous launch (kernel arguments persist in the kernel object and
-    are captured at each enqueue), and the constants. Scalars are set as their bytes (Kernel._set_arg_buf): ~0.3 us
-    here where Kernel.set_arg on a NumPy scalar costs ~10 us. A queued launch then costs little more than the driver's
-    enqueue; that enqueue (PoCL's clEnqueueNDRangeKernel, ~2-3 us here) is the floor, not pyopencl's Event.
+    expression, the dtypes and the shapes and strides, so it is done once per layout. The plan has a kernel object of
+    its own, and a launch sets only the arguments that differ from its previous launch (kernel arguments persist in
+    the kernel object and are captured at each enqueue): the buffers, the layout buffer when the offsets changed
+    (NOTE [ Layout buffers ]; the plan keeps one per set of offsets), and the constants. Scalars are set as their
+    bytes (Kernel._set_arg_buf): ~0.3 us here where Kernel.set_arg on a NumPy scalar costs ~10 us. A queued launch
+    then costs little more than the driver's enqueue, which is the floor.
     """
 
-    __slots__ = ("const_args", "gsize", "knl", "last", "operands")
+    __slots__ = ("const_args", "ctx", "gsize", "knl", "last", "last_offsets", "layout", "layouts", "offset_slots")
 
-    def __init__(self, knl: cl.Kernel, numel: int, shape: tuple, strides: list[tuple], const_types: list) -> None:
-        # the argument order of _elementwise_source: out, numel, shape, (offset, *strides) per operand, inputs, consts
-        nd, n_ops = len(shape), len(strides)
-        fixed = [numel, *shape]
-        for st in strides:
-            fixed += [None, *st]
-        for i, v in enumerate(fixed):
-            if v is not None:
-                knl.set_arg(1 + i, np.int64(v))
-        first_in = 2 + nd + n_ops * (1 + nd)
-        buffer_args = [0] + list(range(first_in, first_in + n_ops - 1))
-        # per operand: its buffer's and offset's argument indices and its slots in last[]
-        self.operands = [(buffer_args[k], 2 + nd + k * (1 + nd), 2 * k, 2 * k + 1) for k in range(n_ops)]
-        self.const_args = list(zip(range(first_in + n_ops - 1, first_in + n_ops - 1 + len(const_types)), const_types))
-        self.knl, self.gsize = knl, (_round_up(numel, 64),)
-        self.last: list = [None] * (2 * n_ops)
+    MAX_OFFSETS = 64   # layouts (sets of offsets) kept per plan (a loop over slices makes one per slice)
+
+    def __init__(self, ctx: cl.Context, knl: cl.Kernel, numel: int, shape: tuple, strides: list[tuple],
+                 const_types: list) -> None:
+        # the argument order of _elementwise_source: out, layout, inputs, consts
+        self.ctx, self.knl, self.gsize = ctx, knl, (_round_up(numel, 64),)
+        self.layout = [numel, *index_args(shape, [(0, st) for st in strides])]   # offsets filled in per launch
+        self.offset_slots = [1 + len(shape) + k * (1 + len(shape)) for k in range(len(strides))]
+        self.layouts: dict[tuple, cl.Buffer] = {}
+        self.const_args = list(zip(range(1 + len(strides), 1 + len(strides) + len(const_types)), const_types))
+        self.last: list = [None] * len(strides)
+        self.last_offsets: tuple | None = None
 
     def launch(self, queue: cl.CommandQueue, out: View, inputs: list[View], consts: list) -> None:
-        # Kernel._set_arg_buf (what pyopencl's generated invokers call for scalars): see the NOTE above
         knl, last = self.knl, self.last
-        set_bytes = knl._set_arg_buf
-        for (buf_arg, offset_arg, b, o), v in zip(self.operands, (out, *inputs)):
+        views = (out, *inputs)
+        for k, v in enumerate(views):   # out is argument 0, input k - 1 is argument k + 1
             buf = v.storage.buf
-            if buf is not last[b]:   # identity: last[] keeps the previous buffer alive, so no id is reused
-                knl.set_arg(buf_arg, buf)
-                last[b] = buf
-            if v.offset != last[o]:
-                set_bytes(offset_arg, np.int64(v.offset))
-                last[o] = v.offset
+            if buf is not last[k]:   # identity: last[] keeps the previous buffer alive, so no id is reused
+                knl.set_arg(k + 1 if k else 0, buf)
+                last[k] = buf
+        offsets = tuple([v.offset for v in views])
+        if offsets != self.last_offsets:
+            knl.set_arg(1, self._layout(offsets))
+            self.last_offsets = offsets
+        set_bytes = knl._set_arg_buf   # what pyopencl's generated invokers call for scalars: see the NOTE above
         for (arg, to_scalar), c in zip(self.const_args, consts):
             set_bytes(arg, to_scalar(c))
         cl.enqueue_nd_range_kernel(queue, knl, self.gsize, None)
+
+    def _layout(self, offsets: tuple) -> cl.Buffer:
+        buf = self.layouts.get(offsets)
+        if buf is None:
+            layout = self.layout
+            for slot, off in zip(self.offset_slots, offsets):
+                layout[slot] = off
+            if len(self.layouts) >= self.MAX_OFFSETS:
+                self.layouts.clear()
+            buf = self.layouts[offsets] = _constant_buffer(self.ctx, layout)
+        return buf
+
+
+def _constant_buffer(ctx: cl.Context, values: Sequence[int]) -> cl.Buffer:
+    """A read-only device buffer holding `values` as longs (a layout: NOTE [ Layout buffers ])."""
+    return cl.Buffer(ctx, cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR, hostbuf=np.array(values, np.int64))
 
 
 def _as_bool_byte(v: Any) -> np.uint8:
@@ -193,15 +222,11 @@ class BufferPool:
     def put(self, buf: cl.Buffer) -> None:
         size = buf.size
         if self.idle_bytes + size > self.limit:
-            buf.release()
-            return
+            return   # dropped: freed with its last reference, which a batched launch may still hold
         self.idle[size].append(buf)
         self.idle_bytes += size
 
     def clear(self) -> None:
-        for bufs in self.idle.values():
-            for b in bufs:
-                b.release()
         self.idle.clear()
         self.idle_bytes = 0
 
@@ -230,8 +255,11 @@ class OpenCLBackend:
         self.mapped_min_flops = MAPPED_MIN_FLOPS
         self.pool = BufferPool(self.ctx, min(info.global_mem_bytes // 4, 2 << 30), exact=info.platform == "Oclgrind")
         self._kernels: dict[tuple, cl.Kernel] = {}
+        self._layouts: dict[tuple, cl.Buffer] = {}
         self._ew_plans: dict[tuple, tuple] = {}   # elementwise launches by layout (NOTE [ Elementwise launch plans ])
         self._deferred: list[tuple[list[View], Callable[..., None]]] = []   # NOTE [ Deferred index checks ]
+        self._pending: list[tuple[Callable[..., Any], tuple, Callable[[], str]]] = []   # NOTE [ Launch batching ]
+        self._flushing = threading.Lock()
         # besides the source and the build options, everything that can change the binary a source compiles to
         self._cache_tag = repr((info.platform, info.name, info.driver_version, info.opencl_version,
                                 dev.platform.version, cl.VERSION_TEXT))
@@ -279,12 +307,42 @@ class OpenCLBackend:
             pass   # a read-only cache costs compile time, never correctness
         return prg
 
+    def _layout(self, values: Sequence[int]) -> cl.Buffer:
+        """The layout buffer holding these numbers (NOTE [ Layout buffers ]), made on first use."""
+        key = tuple(values)
+        buf = self._layouts.get(key)
+        if buf is None:
+            if len(self._layouts) >= MAX_LAYOUTS:
+                self._layouts.clear()   # a launch still queued keeps its buffer alive: OpenCL retains it
+            buf = self._layouts[key] = _constant_buffer(self.ctx, key)
+        return buf
+
     def _launch(self, knl: cl.Kernel, gsize: tuple[int, ...], lsize: tuple[int, ...] | None, args: Sequence,
                 what: Callable[[], str]) -> None:
-        try:
-            knl(self.queue, gsize, lsize, *args)
-        except cl.Error as e:
-            raise self._error(e, what()) from None
+        items = 1
+        for n in gsize:
+            items *= n
+        self._submit(knl, (self.queue, gsize, lsize, *args), what, items)
+
+    def _submit(self, fn: Callable[..., Any], args: tuple, what: Callable[[], str], items: int) -> None:
+        """Record fn(*args), an enqueue of `items` work-items, for the next flush (NOTE [ Launch batching ])."""
+        pending = self._pending
+        pending.append((fn, args, what))
+        if items >= FLUSH_ITEMS or len(pending) >= MAX_PENDING:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the batched launches to the queue, in order (NOTE [ Launch batching ]); waits for nothing."""
+        with self._flushing:   # appends from other threads land after n and stay for the next flush
+            pending = self._pending
+            n = len(pending)
+            batch = pending[:n]
+            del pending[:n]
+            for fn, args, what in batch:
+                try:
+                    fn(*args)
+                except cl.Error as e:
+                    raise self._error(e, what()) from None
 
     def _error(self, e: cl.Error, what: str) -> RuntimeError:
         return RuntimeError(f"OpenCL error {e.code} ({error_name(e.code)}) in {what} on {self.device}")
@@ -322,13 +380,16 @@ class OpenCLBackend:
         out = self.alloc(arr.shape, dtype)
         if arr.size:
             # non-blocking: pyopencl keeps the host array alive until the copy has run
-            cl.enqueue_copy(self.queue, out.storage.buf, np.ascontiguousarray(arr), is_blocking=False)
+            self._submit(functools.partial(cl.enqueue_copy, is_blocking=False),
+                         (self.queue, out.storage.buf, np.ascontiguousarray(arr)),
+                         lambda: f"copy of {list(arr.shape)} {arr.dtype} to {self.device}", arr.size)
         return out
 
     def to_numpy(self, x: View) -> np.ndarray:
         host = np.empty(x.shape, x.dtype.np)
         if host.size and not x.is_contiguous():
             x = self.copy(x)
+        self.flush()
         checks = self._read_deferred()
         try:
             if host.size:
@@ -368,8 +429,9 @@ class OpenCLBackend:
         dt = out.dtype if out is not None else (dtype or x.dtype)
         if out is None and dt is x.dtype and x.is_contiguous() and x.numel:
             out = self.alloc(x.shape, dt)
-            cl.enqueue_copy(self.queue, out.storage.buf, x.storage.buf, byte_count=x.numel * dt.itemsize,
-                            src_offset=x.offset * dt.itemsize)
+            self._submit(functools.partial(cl.enqueue_copy, byte_count=x.numel * dt.itemsize,
+                                           src_offset=x.offset * dt.itemsize),
+                         (self.queue, out.storage.buf, x.storage.buf), lambda: f"copy {list(x.shape)} {dt}", x.numel)
             return out
         return self._elementwise(("cast", dt.name, ("in", 0)), [x], out, dt, "copy")
 
@@ -407,10 +469,8 @@ class OpenCLBackend:
             if len(self._ew_plans) >= 4096:
                 self._ew_plans.clear()
             self._ew_plans[layout] = plan
-        try:
-            plan.launch(self.queue, out, inputs, consts)
-        except cl.Error as e:
-            raise self._error(e, f"{what} {list(out.shape)} {out.dtype}") from None
+        self._submit(plan.launch, (self.queue, out, inputs, consts), lambda: f"{what} {list(out.shape)} {out.dtype}",
+                     out.numel)
         return out
 
     def _elementwise_plan(self, skeleton: tuple, in_dtypes: tuple, out: View, inputs: list[View]) -> _LaunchPlan:
@@ -421,7 +481,8 @@ class OpenCLBackend:
             skeleton, in_dtypes, out.dtype.name, len(shape), classes))
         kinds = _expr(skeleton, in_dtypes, out.dtype.name).consts
         const_types = [_as_bool_byte if d == "bool" else _NP_OF_CTYPE[COMPUTE[d]] for d, _ in kinds]
-        return _LaunchPlan(cl.Kernel(knl.program, knl.function_name), out.numel, shape, strides, const_types)
+        return _LaunchPlan(self.ctx, cl.Kernel(knl.program, knl.function_name), out.numel, shape, strides,
+                           const_types)
 
     # ---- reductions and scans ----------------------------------------------------------------------------------
 
@@ -467,8 +528,8 @@ class OpenCLBackend:
         knl = self._kernels.get(key) or self._kernel(key, lambda: _reduce_source(
             op, dt, len(kshape), len(rshape), stride_class(rstrides)), f"-D WG={wg}")
         args = [dst.storage.buf, x.storage.buf, R, chunk, s_g,
-                *index_args(kshape, [(dst_off, tuple(dst_kept)), (x.offset, xkept)]),
-                *index_args(rshape, [(0, rstrides)])]
+                self._layout(index_args(kshape, [(dst_off, tuple(dst_kept)), (x.offset, xkept)])),
+                self._layout(index_args(rshape, [(0, rstrides)]))]
         self._launch(knl, (groups * wg, M), (wg, 1) if wg > 1 else None, args,
                      lambda: f"{op} over {R} of {M} rows {dt}")
         if groups > 1:
@@ -515,7 +576,7 @@ class OpenCLBackend:
         key = (family, op, dt, len(kshape))
         knl = self._kernels.get(key) or self._kernel(key, lambda: _lines_source(family, op, dt, len(kshape)))
         bufs = [out.storage.buf, x.storage.buf] if scratch is None else [out.storage.buf, scratch, x.storage.buf]
-        args = [*bufs, M, *extra, *index_args(kshape, [(out.offset, okept), (x.offset, xkept)])]
+        args = [*bufs, M, *extra, self._layout(index_args(kshape, [(out.offset, okept), (x.offset, xkept)]))]
         self._launch(knl, (_round_up(M, 64),), None, args, lambda: f"{op} {list(x.shape)} {dt} along dim {axis}")
 
     # ---- matmul ------------------------------------------------------------------------------------------------
@@ -543,9 +604,8 @@ class OpenCLBackend:
         knl = self._kernels.get(key) or self._kernel(key, lambda: _matmul_source(dt, unit), options)
         lx, ly = tiles["LX"], tiles["LY"]
         gsize = (-(-N // (tiles["TN"] * lx)) * lx, -(-M // (tiles["TM"] * ly)) * ly, out.shape[0])
-        args = [out.storage.buf, a.storage.buf, b.storage.buf, M, N, K,
-                a.offset, a.strides[0], a.strides[1], a.strides[2], b.offset, b.strides[0], b.strides[1], b.strides[2],
-                out.offset, out.strides[0], out.strides[1], out.strides[2]]
+        args = [out.storage.buf, a.storage.buf, b.storage.buf,
+                self._layout((M, N, K, a.offset, *a.strides, b.offset, *b.strides, out.offset, *out.strides))]
         self._launch(knl, gsize, (lx, ly, 1), args, lambda: f"matmul {M}x{K}x{N} {dt} ({path})")
         return out
 
@@ -555,6 +615,7 @@ class OpenCLBackend:
         The three maps are queued together and only the last is waited for: the queue is in order, so one wait for
         the device covers all three.
         """
+        self.flush()
         maps, last = [], None
         try:
             arrays = []
@@ -591,7 +652,8 @@ class OpenCLBackend:
         knl = self._kernels.get(key) or self._kernel(key, lambda: _indexed_source(
             "gather", dt, len(shape), ["out", "idx", "x"]))
         args = [out.storage.buf, x.storage.buf, index.storage.buf, out.numel, x.strides[axis], x.shape[axis],
-                *index_args(shape, [(out.offset, strides[0]), (index.offset, strides[1]), (x.offset, strides[2])])]
+                self._layout(index_args(shape, [(out.offset, strides[0]), (index.offset, strides[1]),
+                                                (x.offset, strides[2])]))]
         self._launch(knl, (_round_up(out.numel, 64),), None, args, lambda: f"gather {list(index.shape)} {dt}")
         return out
 
@@ -612,7 +674,8 @@ class OpenCLBackend:
         ax = (out.strides[axis], src.strides[axis], index.strides[axis]) if index.shape else (0, 0, 0)
         n_ax = out.shape[axis] if out.shape else 1
         args = [out.storage.buf, src.storage.buf, index.storage.buf, lines, R, *ax, n_ax,
-                *index_args(shape, [(out.offset, strides[0]), (index.offset, strides[1]), (src.offset, strides[2])])]
+                self._layout(index_args(shape, [(out.offset, strides[0]), (index.offset, strides[1]),
+                                                (src.offset, strides[2])]))]
         self._launch(knl, (_round_up(lines, 64),), None, args, lambda: f"scatter_{mode} {list(index.shape)} {dt}")
         return out
 
@@ -628,16 +691,16 @@ class OpenCLBackend:
         make = lambda name: lambda: _nonzero_source(name, dt, nd)
         counter = self._kernels.get(prg_key + ("count",)) or self._kernel(prg_key + ("count",), make("count"))
         writer = self._kernels.get(prg_key + ("write",)) or self._kernel(prg_key + ("write",), make("write"))
-        idx = index_args(x.shape, [(x.offset, x.strides)])
+        idx = self._layout(index_args(x.shape, [(x.offset, x.strides)]))
         counts = self.alloc((chunks,), int64)
-        self._launch(counter, (chunks,), None, [counts.storage.buf, x.storage.buf, numel, chunk, *idx],
+        self._launch(counter, (chunks,), None, [counts.storage.buf, x.storage.buf, numel, chunk, idx],
                      lambda: f"nonzero {list(x.shape)} {dt}")
         ends = np.cumsum(self.to_numpy(counts))
         out = self.alloc((int(ends[-1]), nd), int64)
         if out.numel:
             starts = self.from_numpy(ends - self.to_numpy(counts))
             self._launch(writer, (chunks,), None, [out.storage.buf, starts.storage.buf, x.storage.buf, numel, chunk,
-                                                   *idx], lambda: f"nonzero {list(x.shape)} {dt}")
+                                                   idx], lambda: f"nonzero {list(x.shape)} {dt}")
         return out
 
     # ---- random ------------------------------------------------------------------------------------------------
@@ -655,11 +718,12 @@ class OpenCLBackend:
         ct = np.float64 if dt == "float64" else np.float32
         scale = b - a if op == "uniform" else b
         args = [out.storage.buf, numel, offset, seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF, ct(a), ct(scale),
-                *index_args(shape, [(out.offset, strides)])]
+                self._layout(index_args(shape, [(out.offset, strides)]))]
         self._launch(knl, (-(-numel // upb),), None, args, lambda: f"{op} {list(out.shape)} {dt}")
         return out
 
     def synchronize(self) -> None:
+        self.flush()
         checks = self._read_deferred()
         try:
             self.queue.finish()
@@ -712,15 +776,14 @@ def _elementwise_source(skeleton: tuple, in_dtypes: tuple, out_dtype: str, nd: i
     ex = _expr(skeleton, in_dtypes, out_dtype)
     value = store(_final_cast(ex, skeleton, out_dtype), out_dtype)
     names = ["out"] + [f"i{k}" for k in range(len(in_dtypes))]
-    params = index_params("", nd, names)
+    params = [index_params("")]
     params += [f"__global const {CTYPE[d]}* in{k}" for k, d in enumerate(in_dtypes)]
     params += [f"const {COMPUTE[d]} cst{k}" for k, (d, _) in enumerate(ex.consts)]
     loads = "\n    ".join(f"const {CTYPE[d]} v{k} = in{k}[o_i{k}];" for k, d in enumerate(in_dtypes))
     src = template("elementwise").substitute(
         PREAMBLE=preamble(ex.dtypes | {out_dtype}), OUT_T=CTYPE[out_dtype], PARAMS=", ".join(params),
-        INDEX=index_code("", nd, names, list(classes), "gid"), LOADS=loads, VALUE=value)
-    arg_dtypes = [None, np.int64] + [np.int64] * (nd + len(names) * (nd + 1)) + [None] * len(in_dtypes)
-    arg_dtypes += [None] * len(ex.consts)   # numpy scalars of the right type, made at launch
+        INDEX=index_code("", nd, names, list(classes), "gid", first=1), LOADS=loads, VALUE=value)
+    arg_dtypes = [None] * (2 + len(in_dtypes) + len(ex.consts))   # consts: numpy scalars of the right type
     return src, "elementwise", arg_dtypes
 
 
@@ -736,17 +799,17 @@ def _combine(op: str, dt: str) -> str:
 
 
 def _reduce_source(op: str, dt: str, kd: int, rd: int, rclass: str) -> tuple:
-    params = index_params("k", kd, ["out", "x"]) + index_params("r", rd, ["y"])
+    params = [index_params("k"), index_params("r")]
     src = template("reduce").substitute(
         PREAMBLE=preamble({dt}), T=CTYPE[dt], ACC_T=COMPUTE[dt], COMBINE=_combine(op, dt),
         IDENTITY=IDENTITY[op](dt), PARAMS=", ".join(params), STORE=store("acc", dt),
         KEPT_INDEX=index_code("k", kd, ["out", "x"], ["s", "s"], "m"),
         RED_INDEX=index_code("r", rd, ["y"], [rclass], "r"))
-    return src, "reduce", [None, None, np.int64, np.int64, np.int64] + [np.int64] * (len(params))
+    return src, "reduce", [None, None, np.int64, np.int64, np.int64] + [None] * len(params)
 
 
 def _lines_source(family: str, op: str, dt: str, kd: int) -> tuple:
-    params = index_params("k", kd, ["out", "x"])
+    params = [index_params("k")]
     subs = {"PREAMBLE": preamble({dt}), "T": CTYPE[dt], "ACC_T": COMPUTE[dt], "PARAMS": ", ".join(params),
             "KEPT_INDEX": index_code("k", kd, ["out", "x"], ["s", "s"], "m")}
     if family == "argsort":
@@ -762,7 +825,7 @@ def _lines_source(family: str, op: str, dt: str, kd: int) -> tuple:
         nan = "(isnan(v) && !isnan(best)) || " if is_float(dt) else ""
         subs.update(BETTER=f"{nan}v {cmp} best")
         head = [None, None, np.int64, np.int64, np.int64]
-    return template(family).substitute(subs), family, head + [np.int64] * len(params)
+    return template(family).substitute(subs), family, head + [None] * len(params)
 
 
 def _matmul_source(dt: str, unit: tuple) -> tuple:
@@ -772,32 +835,32 @@ def _matmul_source(dt: str, unit: tuple) -> tuple:
     src = template("matmul").substitute(PREAMBLE=preamble({dt}) + "\n" + "\n".join(defines), T=CTYPE[dt],
                                         ACC_T=COMPUTE[dt], MAC=mac, TN=TILES["tiled"]["TN"],
                                         VT=f"{COMPUTE[dt]}{TILES['tiled']['TN']}")
-    return src, "matmul", [None, None, None] + [np.int64] * 15
+    return src, "matmul", [None] * 4
 
 
 def _indexed_source(family: str, dt: str, nd: int, names: list[str], mode: str = "") -> tuple:
-    params = index_params("", nd, names)
+    params = [index_params("")]
     update = {"set": "v", "add": "*dst | v" if dt == "bool" else f"({CTYPE[dt]})(*dst + v)"}.get(mode, "")
     src = template(family).substitute(PREAMBLE=preamble({dt}), T=CTYPE[dt], PARAMS=", ".join(params),
                                       INDEX=index_code("", nd, names, ["s"] * len(names), "gid"), UPDATE=update)
     head = [None, None, None, np.int64, np.int64] + [np.int64] * (4 if family == "scatter" else 1)   # ..., n_ax
-    return src, family, head + [np.int64] * len(params)
+    return src, family, head + [None] * len(params)
 
 
 def _nonzero_source(which: str, dt: str, nd: int) -> tuple:
-    params = index_params("", nd, ["x"])
+    params = [index_params("")]
     write = " ".join(f"out[at * {nd} + {k}] = c{k};" for k in range(nd))
     src = template("nonzero").substitute(PREAMBLE=preamble({dt}), T=CTYPE[dt], PARAMS=", ".join(params),
                                          INDEX=index_code("", nd, ["x"], ["s"], "i"), WRITE=write)
     head = [None, None, np.int64, np.int64] if which == "count" else [None, None, None, np.int64, np.int64]
-    return src, f"nonzero_{which}", head + [np.int64] * len(params)
+    return src, f"nonzero_{which}", head + [None] * len(params)
 
 
 def _philox_source(op: str, dt: str, nd: int, cls: str) -> tuple:
     ct = "double" if dt == "float64" else "float"
-    params = index_params("o", nd, ["out"])
+    params = [index_params("o")]
     src = template("philox").substitute(
         PREAMBLE=preamble({dt}), OUT_T=CTYPE[dt], CT=ct, PARAMS=", ".join(params),
         TWO_PI="6.283185307179586" if ct == "double" else "6.283185307179586f",
         INDEX=index_code("o", nd, ["out"], [cls], "j"))
-    return src, "philox", [None, np.int64, np.uint64, np.uint32, np.uint32, None, None] + [np.int64] * len(params)
+    return src, "philox", [None, np.int64, np.uint64, np.uint32, np.uint32, None, None] + [None] * len(params)

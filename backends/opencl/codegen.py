@@ -1,13 +1,20 @@
 """OpenCL C generation: dtype names, the op tables, expression trees to C, and strided index arithmetic.
 
 NOTE [ Strided launches ]
-Every kernel reads and writes Views through (offset, strides) passed as `long` arguments, never through expanded
-copies. Before a launch the operands' dims are collapsed jointly (dims k and k+1 merge when every operand has
-strides[k] == strides[k+1] * shape[k+1]; size-1 dims drop), so contiguous and plainly broadcast tensors, and single
-elements, become 1-D.
+Every kernel reads and writes Views through (offset, strides), never through expanded copies. Before a launch the
+operands' dims are collapsed jointly (dims k and k+1 merge when every operand has strides[k] == strides[k+1] *
+shape[k+1]; size-1 dims drop), so contiguous and plainly broadcast tensors, and single elements, become 1-D.
 A kernel is specialised on the collapsed ndim and on the class of each operand's innermost stride (0, 1 or other),
-which lets the compiler vectorise the contiguous case; other strides stay run-time arguments, so one compiled kernel
+which lets the compiler vectorise the contiguous case; other strides are read at run time, so one compiled kernel
 serves every shape of its class.
+
+NOTE [ Layout buffers ]
+The shape, offsets and strides of a launch (its layout, index_args) reach the kernel as one small `__constant long`
+buffer, not as `long` arguments: a driver copies every argument at each enqueue, and on PoCL each costs about
+0.25 us, so a binary op's 12 index arguments cost more than the rest of its launch. The backend keeps one
+read-only buffer per distinct layout (OpenCLBackend._layout; an elementwise plan keeps its own per set of offsets),
+so a repeated launch passes the buffer it passed before. The pointer is `restrict` (nothing writes a layout), which
+lets the compiler hoist its loads out of the loops a CPU driver wraps around the work-items.
 """
 from __future__ import annotations
 
@@ -185,33 +192,35 @@ def stride_class(strides: tuple[int, ...]) -> str:
     return "0" if s == 0 else "1" if s == 1 else "s"
 
 
-def index_params(prefix: str, ndim: int, names: list[str]) -> list[str]:
-    """Kernel parameters: the shape n{prefix}0.. and, per operand, its offset and strides."""
-    params = [f"long n{prefix}{k}" for k in range(ndim)]
+def index_params(prefix: str) -> str:
+    """The kernel parameter that points at a layout (NOTE [ Layout buffers ]): index_args' numbers."""
+    return f"__constant const long *restrict L{prefix}"
+
+
+def index_code(prefix: str, ndim: int, names: list[str], classes: list[str], linear: str, first: int = 0) -> str:
+    """C statements that turn the linear index `linear` into element offsets o_<name> (row-major over the shape),
+    reading the layout at L<prefix>[first:]: the shape, then (offset, *strides) per operand, as index_args."""
+    at = iter(range(first, first + ndim + len(names) * (ndim + 1)))
+    shape = [f"L{prefix}[{next(at)}]" for _ in range(ndim)]
+    offsets, strides = {}, {}
     for name in names:
-        params.append(f"long off_{name}")
-        params += [f"long s_{name}_{k}" for k in range(ndim)]
-    return params
-
-
-def index_code(prefix: str, ndim: int, names: list[str], classes: list[str], linear: str) -> str:
-    """C statements that turn the linear index `linear` into element offsets o_<name> (row-major over n{prefix}*)."""
+        offsets[name] = f"L{prefix}[{next(at)}]"
+        strides[name] = [f"L{prefix}[{next(at)}]" for _ in range(ndim)]
     lines = [f"long r{prefix} = {linear};"]
     for name in names:
-        lines.append(f"long o_{name} = off_{name};")
+        lines.append(f"long o_{name} = {offsets[name]};")
     for k in reversed(range(ndim)):
         c = f"c{prefix}{k}"
-        lines.append(f"long {c} = r{prefix} % n{prefix}{k}; r{prefix} /= n{prefix}{k};" if k else
-                     f"long {c} = r{prefix};")
+        lines.append(f"long {c} = r{prefix} % {shape[k]}; r{prefix} /= {shape[k]};" if k else f"long {c} = r{prefix};")
         for name, cls in zip(names, classes):
             if k == ndim - 1 and cls == "0":
                 continue
-            lines.append(f"o_{name} += {c};" if k == ndim - 1 and cls == "1" else f"o_{name} += {c} * s_{name}_{k};")
+            lines.append(f"o_{name} += {c};" if k == ndim - 1 and cls == "1" else f"o_{name} += {c} * {strides[name][k]};")
     return "\n    ".join(lines)
 
 
 def index_args(shape: tuple[int, ...], operands: list[tuple[int, tuple[int, ...]]]) -> list[int]:
-    """Arguments matching index_params: the shape, then (offset, *strides) per operand."""
+    """A layout, as index_code reads it: the shape, then (offset, *strides) per operand."""
     args = list(shape)
     for off, st in operands:
         args.append(off)

@@ -11,10 +11,12 @@ ${PREAMBLE}
 #define A_AT(m, k) a[(m) * SA_M + (k) * SA_K]
 #define B_AT(k, n) b[(k) * SB_K + (n) * SB_N]
 
-__kernel void matmul(__global ${T}* c, __global const ${T}* a, __global const ${T}* b, long M, long N, long K,
-                     long off_a, long sa_b, long sa_m, long sa_k, long off_b, long sb_b, long sb_k, long sb_n,
-                     long off_c, long sc_b, long sc_m, long sc_n)
+// L: the sizes, then offset and strides (batch, row, column) of a, b and c (NOTE [ Layout buffers ] in codegen.py).
+__kernel void matmul(__global ${T}* c, __global const ${T}* a, __global const ${T}* b, __constant const long *restrict L)
 {
+    const long M = L[0], N = L[1], K = L[2];
+    const long off_a = L[3], sa_b = L[4], sa_m = L[5], sa_k = L[6], off_b = L[7], sb_b = L[8], sb_k = L[9],
+               sb_n = L[10], off_c = L[11], sc_b = L[12], sc_m = L[13], sc_n = L[14];
     const int lx = get_local_id(0), ly = get_local_id(1);
     const long n0 = get_group_id(0) * (TN * LX), m0 = get_group_id(1) * (TM * LY);
     const long bt = get_global_id(2);
