@@ -222,7 +222,7 @@ class Backend(Protocol):
     def alloc(self, shape: tuple[int, ...], dtype: DType) -> View:
         """A fresh contiguous View with undefined contents."""
     def from_numpy(self, arr: np.ndarray) -> View:
-        """Wrap (cpu: share memory where possible) or upload a NumPy array."""
+        """Wrap (cpu: share memory where possible) or upload a NumPy array, as it is at the call."""
     def to_numpy(self, x: View) -> np.ndarray:
         """The values of x as an ndarray with x's shape (cpu: a view sharing memory; opencl: a host copy)."""
     def copy(self, x: View, out: View | None = None, dtype: DType | None = None) -> View:

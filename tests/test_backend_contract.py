@@ -693,6 +693,34 @@ def test_launches_reach_the_queue_in_batches(be, monkeypatch):
     assert be.to_numpy(big).min() == 1.0
 
 
+def test_from_numpy_copies_the_array_as_it_is_at_the_call(be):
+    # the upload runs later (batched, then asynchronous): it must not read the caller's array then
+    opencl_only(be)   # cpu shares the array's memory, as torch.from_numpy does
+    arr = np.zeros(5, np.float32)
+    views = []
+    for i in range(3):
+        arr[:] = i
+        views.append(be.from_numpy(arr))
+    arr[:] = 99
+    for i, v in enumerate(views):
+        np.testing.assert_array_equal(be.to_numpy(v), np.full(5, i, np.float32))
+
+
+def test_uploads_do_not_wait_for_the_device(be):
+    # pyopencl's event of a non-blocking upload waits for the copy (so for the queue) when dropped early
+    opencl_only(be)
+    import pyopencl as cl
+    spin = cl.Program(be.ctx, """__kernel void spin(__global float* x, int n) {
+        float v = x[0]; for (int i = 0; i < n; ++i) v = v * 0.999f + 1.0f; x[0] = v; }""").build().spin
+    busy = be.from_numpy(np.zeros(1, np.float32))
+    be.flush()
+    running = spin(be.queue, (1,), None, busy.storage.buf, np.int32(30_000_000))   # ~0.4 s on PoCL here
+    uploaded = be.from_numpy(np.arange(4, dtype=np.float32))
+    be.flush()
+    assert running.command_execution_status != cl.command_execution_status.COMPLETE, "from_numpy waited"
+    np.testing.assert_array_equal(be.to_numpy(uploaded), np.arange(4, dtype=np.float32))
+
+
 def test_failed_batched_launch_is_raised_by_the_flush_and_named(be):
     opencl_only(be)
     import pyopencl as cl

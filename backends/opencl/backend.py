@@ -86,6 +86,7 @@ MATMUL_PATHS = ("blas", "tiled", "local")
 MAX_DEFERRED = 64   # index checks waiting for the next read (NOTE [ Deferred index checks ])
 MAX_PENDING = 32   # launches batched before they are handed to the queue (NOTE [ Launch batching ])
 FLUSH_ITEMS = 1 << 15   # a launch of this many work-items is handed over at once
+MAX_UPLOAD_BYTES = 1 << 26   # host copies of queued uploads held before the backend waits for them
 MAX_LAYOUTS = 4096   # layout buffers kept for the launches that have no plan (NOTE [ Layout buffers ])
 # The mapped-BLAS path waits for the device (it drains the queue); below this many multiply-adds the queued tiled
 # kernel is as fast (PoCL, 2 cores: ~37 us each at 64^3, ~150 us at 128^3) and keeps the queue asynchronous.
@@ -260,6 +261,8 @@ class OpenCLBackend:
         self._deferred: list[tuple[list[View], Callable[..., None]]] = []   # NOTE [ Deferred index checks ]
         self._pending: list[tuple[Callable[..., Any], tuple, Callable[[], str]]] = []   # NOTE [ Launch batching ]
         self._flushing = threading.Lock()
+        self._uploads: list[cl.Event] = []   # see _upload
+        self._upload_bytes = 0
         # besides the source and the build options, everything that can change the binary a source compiles to
         self._cache_tag = repr((info.platform, info.name, info.driver_version, info.opencl_version,
                                 dev.platform.version, cl.VERSION_TEXT))
@@ -379,11 +382,25 @@ class OpenCLBackend:
                             "float64, float32, float16, int64, int32, int16, int8, uint8, and bool.")
         out = self.alloc(arr.shape, dtype)
         if arr.size:
-            # non-blocking: pyopencl keeps the host array alive until the copy has run
-            self._submit(functools.partial(cl.enqueue_copy, is_blocking=False),
-                         (self.queue, out.storage.buf, np.ascontiguousarray(arr)),
+            # The upload runs later (batched, then non-blocking), so it reads a private copy taken now: the caller
+            # may write to arr at once, as after PyTorch's synchronous .to(device).
+            self._submit(self._upload, (out.storage.buf, np.array(arr, order="C")),
                          lambda: f"copy of {list(arr.shape)} {arr.dtype} to {self.device}", arr.size)
         return out
+
+    def _upload(self, buf: cl.Buffer, host: np.ndarray) -> None:
+        """A non-blocking host-to-device copy. pyopencl's event for it guards `host` and, when dropped before the
+        copy ran, waits for it (and so for the whole queue): the events are kept until the next wait for the device,
+        or until MAX_UPLOAD_BYTES of host copies are held."""
+        self._uploads.append(cl.enqueue_copy(self.queue, buf, host, is_blocking=False))
+        self._upload_bytes += host.nbytes
+        if self._upload_bytes > MAX_UPLOAD_BYTES:
+            self._uploads_done()
+
+    def _uploads_done(self) -> None:
+        """Drop the upload events: after a wait for the device that costs nothing, else it waits for them."""
+        self._uploads.clear()
+        self._upload_bytes = 0
 
     def to_numpy(self, x: View) -> np.ndarray:
         host = np.empty(x.shape, x.dtype.np)
@@ -399,6 +416,8 @@ class OpenCLBackend:
                 self.queue.finish()
         except cl.Error as e:
             raise self._error(e, f"to_numpy {list(x.shape)} {x.dtype} (or a launch queued before it)") from None
+        if host.size or checks:
+            self._uploads_done()
         self._run_checks(checks)
         return host
 
@@ -627,6 +646,7 @@ class OpenCLBackend:
                 it = v.dtype.itemsize
                 arrays.append(np.ndarray(v.shape, v.dtype.np, host, v.offset * it, tuple(s * it for s in v.strides)))
             last.wait()
+            self._uploads_done()
             xa, xb, xo = arrays
             if xa.shape[0] == 1 and xb.shape[0] == 1:
                 np.matmul(xa[0], xb[0], out=xo[0])
@@ -729,6 +749,7 @@ class OpenCLBackend:
             self.queue.finish()
         except cl.Error as e:
             raise self._error(e, "synchronize (a launch queued earlier failed)") from None
+        self._uploads_done()
         self._run_checks(checks)
 
 
