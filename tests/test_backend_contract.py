@@ -739,6 +739,8 @@ def test_layout_buffers_are_bounded_and_evicted_safely(be, monkeypatch):
     opencl_only(be)
     monkeypatch.setattr(ocl.backend, "MAX_LAYOUTS", 2)
     monkeypatch.setattr(ocl.backend._LaunchPlan, "MAX_OFFSETS", 2)
+    monkeypatch.setattr(be, "_ew_plans", {})          # only this test's plans and layouts
+    monkeypatch.setattr(be, "_layouts", {})
     vals = rand((40,))
     src = be.from_numpy(vals)
     sums, sums_ref, diffs, diffs_ref = [], [], [], []
