@@ -202,9 +202,10 @@ def setitem(x: Tensor, index: Any, value: Any) -> None:
     recording = is_grad_enabled() and (x.requires_grad or value._requires_grad)
     if not adv:
         window = V.index(x._view, spec)
-        check_overlap(window)
+        src = _broadcast_value(value, window.shape)
+        check_overlap(window, inputs=(src,))       # as PyTorch's setitem, a broadcast (not dense) value passes
         if not recording:
-            P.copy(_broadcast_value(value, window.shape)._view, out=window)
+            P.copy(src._view, out=window)
             x._view.storage.version += 1
             return
     _put(x, spec, adv, value, accumulate=False, recording=recording)
@@ -233,7 +234,7 @@ def _put(x: Tensor, spec: tuple, adv: list, value: Tensor, accumulate: bool, rec
     """Write (or add) value at the positions x[spec][adv] address; in place on x."""
     window = V.index(x._view, spec)
     if adv:            # PyTorch slices first, then index_put_ tests the slice (setitem tests a basic-only window)
-        check_overlap(window, "index_put_")
+        check_overlap(window, "index_put_", (value, *(i for _, i in adv)), same_ok=False)
     if recording:
         layout = V.index(_LayoutOnly(x._view.shape, contiguous_strides(x._view.shape)), spec)
         pos = _window_positions(layout, adv, x.device)

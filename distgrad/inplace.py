@@ -16,6 +16,9 @@ PyTorch. A recorded op that saved the very tensor being overwritten gets a copy 
 "original self"), so `y.mul_(w)` still has a gradient for w.
 Every in-place write, general or fast path, first passes check_overlap on the memory it writes: PyTorch refuses an
 output with a dim of stride 0 and size > 1 (an expand), warns for masked_fill_ and index_put_, allows fill_ of a number.
+It also refuses an input that shares memory with the output without being the very same view (x[1:].add_(x[:-1])),
+since the kernel would read elements it has already written; scatter_, index_add_ and index_put_ refuse even the same
+view. Like PyTorch, inputs or outputs that are not dense (x[::2]) are too hard to judge and pass.
 Random fills and fills of a tensor that autograd records go through write, so leaves refuse them too.
 """
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 from distgrad import ops
 from distgrad import prims as P
-from distgrad.backends.base import bool_
+from distgrad.backends.base import bool_, contiguous_strides
 from distgrad.dtypes import promote_types
 from distgrad.function import enable_grad, is_grad_enabled
 
@@ -39,10 +42,18 @@ _OVERLAP = ("unsupported operation: more than one element of the written-to tens
             "Please clone() the tensor before performing the operation.")
 
 
-def check_overlap(v: Any, overlap: str = "refuse") -> None:
-    """PyTorch's cheap test on an in-place op's output: a dim of stride 0 and size > 1 (an expand) makes several
-    elements share one memory location. overlap: "refuse" (PyTorch's error), "allow" (fill_: filling is idempotent), or
-    the name of an op PyTorch only warns about (masked_fill_, index_put_)."""
+_INPUT_OVERLAP = ("unsupported operation: some elements of the input tensor and the written-to tensor refer to a single "
+                  "memory location. Please clone() the tensor before performing the operation.")
+
+
+def check_overlap(v: Any, overlap: str = "refuse", inputs: tuple = (), same_ok: bool = True) -> None:
+    """PyTorch's cheap tests on an in-place op's output v before it is written.
+
+    Internal overlap: a dim of stride 0 and size > 1 (an expand) makes several elements share one memory location.
+    overlap: "refuse" (PyTorch's error), "allow" (fill_: filling is idempotent), or the name of an op PyTorch only warns
+    about (masked_fill_, index_put_).
+    Input overlap: each Tensor in inputs (other arguments are ignored) may share memory with v only as the very same
+    view (assert_no_partial_overlap), or not at all when same_ok is False (assert_no_overlap)."""
     if 0 in v.strides and overlap != "allow" and 0 not in v.shape and any(
             s == 0 and n > 1 for n, s in zip(v.shape, v.strides)):
         if overlap == "refuse":
@@ -51,6 +62,36 @@ def check_overlap(v: Any, overlap: str = "refuse") -> None:
         warnings.warn(f"Use of {overlap} on expanded tensors is deprecated. Please clone() the tensor before "
                       f"performing this operation. This also applies to advanced indexing e.g. {example}", UserWarning,
                       stacklevel=5)           # the user's line, through write or _put
+    for x in inputs:
+        w = getattr(x, "_view", None)
+        if w is not None and w.storage is v.storage and _shares_memory(v, w, same_ok):
+            raise RuntimeError(_INPUT_OVERLAP)
+
+
+def _shares_memory(a: Any, b: Any, same_ok: bool) -> bool:
+    """PyTorch's get_overlap_status on two views of one storage: Full (the same view), Partial, No, or TooHard (one is
+    not dense: no verdict, no error)."""
+    if a is b:
+        return not same_ok
+    n, m = a.numel, b.numel
+    if not n or not m or not _dense(a) or not _dense(b):
+        return False
+    if a.offset == b.offset and n == m:
+        return not same_ok or a.strides != b.strides
+    return a.offset < b.offset + m and b.offset < a.offset + n
+
+
+def _dense(v: Any) -> bool:
+    """PyTorch's is_non_overlapping_and_dense: the elements fill offset..offset+numel exactly, in some dim order."""
+    if v.strides == contiguous_strides(v.shape):
+        return True
+    expected = 1
+    for size, stride in sorted(zip(v.shape, v.strides), key=lambda p: p[1]):
+        if size != 1:
+            if stride != expected:
+                return False
+            expected *= size
+    return True
 
 
 def _check(t: Any) -> None:
@@ -72,12 +113,13 @@ def _check_cast(t: Any, result: Any) -> None:
                            f"type {b.legacy_name.replace('Tensor', '')}")
 
 
-def write(t: Any, result: Any, overlap: str = "refuse") -> Any:
-    """Make result t's new value in place (NOTE [ Views and in-place ]); returns t. overlap: see check_overlap."""
+def write(t: Any, result: Any, overlap: str = "refuse", inputs: tuple = (), same_ok: bool = True) -> Any:
+    """Make result t's new value in place (NOTE [ Views and in-place ]); returns t. inputs: the op's arguments other
+    than t, which the result was computed from; overlap, same_ok: see check_overlap."""
     recording = is_grad_enabled() and (t.requires_grad or result._requires_grad)
     if recording:
         _check(t)
-    check_overlap(t._view, overlap)
+    check_overlap(t._view, overlap, inputs, same_ok)
     if result._view.shape != t._view.shape:
         raise RuntimeError(f"output with shape {list(t.shape)} doesn't match the broadcast shape {list(result.shape)}")
     _check_cast(t, result)

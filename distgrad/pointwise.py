@@ -47,10 +47,10 @@ class PointwiseOps:
         return self + (quotient if value == 1 else quotient * value)
 
     def lerp_(self, end: Any, weight: Any) -> Any:
-        return self._write(self.lerp(end, weight))
+        return self._write(self.lerp(end, weight), inputs=(end, weight))
 
     def addcmul_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Any:
-        return self._write(self.addcmul(tensor1, tensor2, value=value))
+        return self._write(self.addcmul(tensor1, tensor2, value=value), inputs=(tensor1, tensor2))
 
     def addcdiv_(self, tensor1: Any, tensor2: Any, *, value: Any = 1) -> Any:
-        return self._write(self.addcdiv(tensor1, tensor2, value=value))
+        return self._write(self.addcdiv(tensor1, tensor2, value=value), inputs=(tensor1, tensor2))

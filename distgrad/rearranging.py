@@ -174,4 +174,4 @@ class RearrangeOps:
         return self.scatter_add(d, position, source * alpha if alpha != 1 else source)
 
     def index_add_(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Any:
-        return self._write(self.index_add(dim, index, source, alpha=alpha))
+        return self._write(self.index_add(dim, index, source, alpha=alpha), inputs=(index, source), same_ok=False)

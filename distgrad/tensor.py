@@ -820,31 +820,30 @@ class Tensor(ShapeOps, ReductionOps, OrderStatisticsOps, LinearAlgebraOps, Point
 
     # ---------------------------------------------------------------------------------------------- in-place
 
-    def _write(self, result: Tensor, overlap: str = "refuse") -> Tensor:
-        """Make result this tensor's new value in place (the slow, general path; autograd rebases onto it)."""
-        return inplace.write(self, result, overlap)
+    def _write(self, result: Tensor, overlap: str = "refuse", inputs: tuple = (), same_ok: bool = True) -> Tensor:
+        """Make result this tensor's new value in place (the slow, general path; autograd rebases onto it). inputs: the
+        op's other arguments, checked for memory shared with self (inplace.check_overlap)."""
+        return inplace.write(self, result, overlap, inputs, same_ok)
 
-    def _inplace_binary(self, op: str, other: Any, fallback: Callable[[], Tensor]) -> Tensor:
-        """self = self (op) other, straight into self's memory when nothing needs recording."""
+    def _inplace_binary(self, op: str, other: Any, fallback: Callable[[], Tensor], alpha: float = 1) -> Tensor:
+        """self = self (op) alpha * other, straight into self's memory when nothing needs recording. fallback computes
+        the same out of place."""
+        inputs = (other,)
         if is_grad_enabled() and (self.requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
-            return self._write(fallback())
-        a, b = self._broadcast(other)
+            return self._write(fallback(), inputs=inputs)
+        a, b = self._broadcast(other if alpha == 1 else other * alpha)
         if a is not self or a._view.shape != self._view.shape or b.dtype is not self.dtype:
-            return self._write(fallback())
-        inplace.check_overlap(self._view)
+            return self._write(fallback(), inputs=inputs)
+        inplace.check_overlap(self._view, inputs=inputs)
         P.binary(op, self._view, b._view, out=self._view)
         self._view.storage.version += 1
         return self
 
     def add_(self, other: Any, *, alpha: float = 1) -> Tensor:
-        if alpha != 1:
-            other = other * alpha
-        return self._inplace_binary("add", other, lambda: self + other)
+        return self._inplace_binary("add", other, lambda: self.add(other, alpha=alpha), alpha)
 
     def sub_(self, other: Any, *, alpha: float = 1) -> Tensor:
-        if alpha != 1:
-            other = other * alpha
-        return self._inplace_binary("sub", other, lambda: self - other)
+        return self._inplace_binary("sub", other, lambda: self.sub(other, alpha=alpha), alpha)
 
     def mul_(self, other: Any) -> Tensor:
         return self._inplace_binary("mul", other, lambda: self * other)
@@ -852,16 +851,16 @@ class Tensor(ShapeOps, ReductionOps, OrderStatisticsOps, LinearAlgebraOps, Point
     def div_(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         if rounding_mode is None and self.dtype.is_floating_point:
             return self._inplace_binary("div", other, lambda: self / other)
-        return self._write(self.div(other, rounding_mode=rounding_mode))
+        return self._write(self.div(other, rounding_mode=rounding_mode), inputs=(other,))
 
     def pow_(self, exponent: Any) -> Tensor:
-        return self._write(self.pow(exponent))
+        return self._write(self.pow(exponent), inputs=(exponent,))
 
     def floor_divide_(self, other: Any) -> Tensor:
-        return self._write(self.floor_divide(other))
+        return self._write(self.floor_divide(other), inputs=(other,))
 
     def remainder_(self, other: Any) -> Tensor:
-        return self._write(self.remainder(other))
+        return self._write(self.remainder(other), inputs=(other,))
 
     # x op= y acts in place (same object, version bump), as PyTorch's Tensor does
     __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
@@ -869,13 +868,14 @@ class Tensor(ShapeOps, ReductionOps, OrderStatisticsOps, LinearAlgebraOps, Point
 
     def copy_(self, src: Any, non_blocking: bool = False) -> Tensor:
         """Copy src (broadcast, cast, moved across devices) into self."""
+        inputs = (src,)
         src = self._operand(src)
         if src.device != self.device:
             src = src.to(self.device)
         src = src.expand(self.shape) if src.shape != self.shape else src
         if is_grad_enabled() and (src._requires_grad or self.requires_grad):
-            return self._write(src.to(self.dtype))
-        inplace.check_overlap(self._view)
+            return self._write(src.to(self.dtype), inputs=inputs)
+        inplace.check_overlap(self._view, inputs=inputs)
         P.copy(src._view, out=self._view)
         self._view.storage.version += 1
         return self
@@ -894,18 +894,18 @@ class Tensor(ShapeOps, ReductionOps, OrderStatisticsOps, LinearAlgebraOps, Point
         return self.fill_(0)
 
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
-        return self._write(self.clamp(min, max))
+        return self._write(self.clamp(min, max), inputs=(min, max))
 
     clip_ = clamp_
 
     def masked_fill_(self, mask: Tensor, value: Any) -> Tensor:
-        return self._write(self.masked_fill(mask, value), "masked_fill_")
+        return self._write(self.masked_fill(mask, value), "masked_fill_", (mask,))
 
     def scatter_(self, dim: int, index: Tensor, src: Any, *, reduce: str | None = None) -> Tensor:
-        return self._write(self.scatter(dim, index, src, reduce=reduce))
+        return self._write(self.scatter(dim, index, src, reduce=reduce), inputs=(index, src), same_ok=False)
 
     def scatter_add_(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
-        return self._write(self.scatter_add(dim, index, src))
+        return self._write(self.scatter_add(dim, index, src), inputs=(index, src), same_ok=False)
 
     def index_put_(self, indices: tuple, values: Any, accumulate: bool = False) -> Tensor:
         from distgrad.indexing import index_put

@@ -642,6 +642,85 @@ def test_overlapping_writes_pytorch_allows_or_only_warns_about(device):
     assert base.tolist() == [5.0, 4.0, 5.0]
 
 
+INPUT_OVERLAP = ("^unsupported operation: some elements of the input tensor and the written-to tensor refer to a single "
+                 r"memory location. Please clone\(\) the tensor before performing the operation.$")
+# x is arange(1., 7.); each of these raises INPUT_OVERLAP in PyTorch 2.13
+PARTIAL_OVERLAPS = {
+    "add_": lambda x: x[1:].add_(x[:-1]), "add_ alpha": lambda x: x[1:].add_(x[:-1], alpha=2),
+    "sub_": lambda x: x[1:].sub_(x[:-1]), "mul_": lambda x: x[1:].mul_(x[:-1]), "div_": lambda x: x[1:].div_(x[:-1]),
+    "div_ floor": lambda x: x[1:].div_(x[:-1], rounding_mode="floor"), "pow_": lambda x: x[1:].pow_(x[:-1]),
+    "floor_divide_": lambda x: x[1:].floor_divide_(x[:-1]), "remainder_": lambda x: x[1:].remainder_(x[:-1]),
+    "+=": lambda x: x[1:].__iadd__(x[:-1]), "copy_": lambda x: x[1:].copy_(x[:-1]),
+    "copy_ 0-d inside": lambda x: x[1:].copy_(x[2]), "copy_ broadcast row": lambda x: x.view(2, 3).copy_(x[:3]),
+    "copy_ transposed": lambda x: x[:4].view(2, 2).copy_(x[:4].view(2, 2).t()),
+    "add_ reshaped": lambda x: x.view(2, 3).add_(x.view(3, 2).t()), "add_ 0-d inside": lambda x: x.view(2, 3).add_(x[0]),
+    "clamp_ min": lambda x: x[1:].clamp_(x[:-1]), "clamp_ max": lambda x: x[1:].clamp_(max=x[:-1]),
+    "lerp_": lambda x: x[1:].lerp_(x[:-1], 0.5), "addcmul_": lambda x: x[1:].addcmul_(x[:-1], dg.ones(5, device=x.device)),
+    "addcdiv_": lambda x: x[1:].addcdiv_(dg.ones(5, device=x.device), x[:-1]),
+    "bitwise_and_": lambda x: (n := x.long())[1:].bitwise_and_(n[:-1]),
+    "masked_fill_ mask": lambda x: (m := x > 1)[1:].masked_fill_(m[:-1], True),
+    "setitem": lambda x: x.__setitem__(slice(1, 3), x[:2]),
+    "setitem advanced": lambda x: x.__setitem__(dg.tensor([1, 2], device=x.device), x[:2]),
+    "setitem advanced 0-d": lambda x: x.__setitem__(dg.tensor([1, 2], device=x.device), x[0]),
+    "index_put_ accumulate": lambda x: x[1:].index_put_((dg.tensor([0, 1], device=x.device),), x[:2], accumulate=True),
+    # these refuse even the very same view (PyTorch's assert_no_overlap)
+    "scatter_ same src": lambda x: x.scatter_(0, dg.tensor([1, 0, 2, 3, 4, 5], device=x.device), x),
+    "scatter_add_ index": lambda x: (n := x.long())[1:4].scatter_add_(0, n[:2], n[4:]),
+    "index_add_ same source": lambda x: x.index_add_(0, dg.tensor([1, 0, 2, 3, 4, 5], device=x.device), x),
+    "index_put_ same values": lambda x: x.index_put_((dg.tensor([1, 0, 2, 3, 4, 5], device=x.device),), x),
+}
+
+
+@pytest.mark.parametrize("name", PARTIAL_OVERLAPS)
+def test_inplace_input_overlapping_the_output_raises(name, device):
+    x = dg.arange(1.0, 7.0, device=device)
+    with pytest.raises(RuntimeError, match=INPUT_OVERLAP):
+        PARTIAL_OVERLAPS[name](x)
+    assert x.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0] and x._version == 0
+
+
+def test_inplace_input_overlap_under_autograd(device):
+    leaf = dg.arange(6.0, device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="^a view of a leaf Variable"):      # PyTorch's autograd check comes first
+        leaf[1:].add_(leaf[:-1])
+    y = leaf * 1
+    with pytest.raises(RuntimeError, match=INPUT_OVERLAP):
+        y[1:].add_(y[:-1])
+    assert y[1:].add_(leaf[:-1]).tolist() == [1.0, 3.0, 5.0, 7.0, 9.0]     # another tensor's memory
+
+
+def test_inplace_inputs_pytorch_lets_share_memory(device):
+    def x(n=6):
+        return dg.arange(float(n), device=device)
+    a = x()
+    assert a.add_(a).tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]                     # the very same view
+    a = x()
+    assert a.mul_(a[:]).tolist() == [0.0, 1.0, 4.0, 9.0, 16.0, 25.0]
+    assert x().copy_(x()[:]).tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    a = x()
+    assert a[:3].add_(a[3:]).tolist() == [3.0, 5.0, 7.0]                               # disjoint
+    a = x()
+    assert a[::2].add_(a[1::2]).tolist() == [1.0, 5.0, 9.0]                           # not dense: too hard to judge
+    a = x()
+    assert a[:3].add_(a[::2]).tolist() == [0.0, 3.0, 6.0]
+    a = x()
+    assert a[1:].add_(a[0]).tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]                      # 0-d outside the output
+    a = x()
+    assert a[1:].add_(a[0].expand(5)).tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    a = x()
+    assert a.clamp_(a, a).tolist() == a.tolist() and a.lerp_(a, 0.5).tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    a = x()
+    a[1:3] = a[1]                                          # PyTorch's setitem fills from a 0-d value
+    assert a.tolist() == [0.0, 1.0, 1.0, 3.0, 4.0, 5.0]
+    a = x(9)
+    a.view(3, 3)[:] = a[:3]                                # a broadcast value is not dense
+    assert a.tolist() == [0.0, 1.0, 2.0] * 3
+    a = dg.tensor([0, 1, 0, 1], device=device)
+    assert a[2:].scatter_(0, a[:2], 7).tolist() == [7, 7]
+    m = dg.tensor([True, False, True], device=device)
+    assert m.masked_fill_(m, False).tolist() == [False] * 3
+
+
 INPLACE_UNARY = ["neg", "abs", "exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal",
                  "relu", "sigmoid", "tanh", "sin", "cos", "tan", "erf", "sign", "floor", "ceil", "trunc", "frac", "round"]
 

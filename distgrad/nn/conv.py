@@ -11,6 +11,8 @@ from distgrad.nn.module import Module
 from distgrad.nn.parameter import Parameter
 from distgrad.tensor import Tensor
 
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
 
 def _tuple(x: Any, n: int) -> tuple[int, ...]:
     return (x,) * n if isinstance(x, int) else tuple(x)
@@ -27,12 +29,14 @@ class _ConvNd(Module):
             raise ValueError("in_channels must be divisible by groups")
         if out_channels % groups:
             raise ValueError("out_channels must be divisible by groups")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"padding_mode={padding_mode!r} is not supported; only 'zeros'")
+        if padding_mode not in _PADDING_MODES:      # PyTorch prints a set, in an order that varies between runs
+            raise ValueError(f"padding_mode must be one of {{{', '.join(map(repr, _PADDING_MODES))}}}, but got "
+                             f"padding_mode='{padding_mode}'")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride, self.dilation = _tuple(kernel_size, n), _tuple(stride, n), _tuple(dilation, n)
         self.padding = padding if isinstance(padding, str) else _tuple(padding, n)
         self.transposed, self.output_padding, self.padding_mode = transposed, _tuple(output_padding, n), padding_mode
+        self._reversed_padding_repeated_twice = self._pad_arg()
         shape = (in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)
         self.weight = Parameter(empty(*shape, *self.kernel_size, device=device, dtype=dtype))
         if bias:
@@ -50,6 +54,22 @@ class _ConvNd(Module):
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
 
+    def _pad_arg(self) -> list[int] | tuple[int, ...]:
+        """F.pad's argument (last dim first, each side) that pads the input as self.padding does."""
+        if self.padding == "same":
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            return [p for t in reversed(totals) for p in (t // 2, t - t // 2)]
+        if isinstance(self.padding, str):
+            return [0, 0] * len(self.kernel_size)
+        return tuple(p for p in reversed(self.padding) for _ in range(2))
+
+    def _padded(self, input: Tensor) -> tuple[Tensor, Any]:
+        """The input and the padding to convolve it with: a padding_mode other than 'zeros' pads with F.pad in that
+        mode first, then convolves with no padding, as PyTorch does."""
+        if self.padding_mode == "zeros":
+            return input, self.padding
+        return F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode), 0
+
     def extra_repr(self) -> str:
         n = len(self.kernel_size)
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -63,6 +83,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -76,7 +98,8 @@ class Conv1d(_ConvNd):
                          padding_mode, 1, device, dtype)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        input, padding = self._padded(input)
+        return F.conv1d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv2d(_ConvNd):
@@ -89,7 +112,8 @@ class Conv2d(_ConvNd):
                          padding_mode, 2, device, dtype)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        input, padding = self._padded(input)
+        return F.conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class ConvTranspose2d(_ConvNd):
@@ -98,6 +122,8 @@ class ConvTranspose2d(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
                  padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        if padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, True, output_padding,
                          groups, bias, padding_mode, 2, device, dtype)
 

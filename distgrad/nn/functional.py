@@ -305,6 +305,8 @@ def pad(input: Tensor, pad: tuple[int, ...] | list[int], mode: str = "constant",
         if mode == "reflect" and (lo >= n or hi >= n):
             raise RuntimeError(f"Argument #{4 + 2 * i}: Padding size should be less than the corresponding input "
                                f"dimension, but got: padding ({lo}, {hi}) at dimension {d} of input {list(input.shape)}")
+        if mode == "circular" and (lo > n or hi > n):
+            raise RuntimeError("Padding value causes wrapping around more than once.")
         idx = range(-lo, n + hi)
         if mode == "replicate":
             idx = [min(max(j, 0), n - 1) for j in idx]

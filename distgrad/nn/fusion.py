@@ -44,8 +44,8 @@ def run_fused(layer: Module, activation: Module, input: Tensor) -> Tensor:
     """activation(layer(input)) with the activation applied in the layer's bias-add kernel."""
     name, act = ACTIVATIONS[type(activation)]
     if type(layer) is Conv2d:
-        pre = F.conv2d_then(name, input, layer.weight, layer.bias, layer.stride, layer.padding, layer.dilation,
-                            layer.groups)
+        x, padding = layer._padded(input)      # a padding_mode other than 'zeros' pads first
+        pre = F.conv2d_then(name, x, layer.weight, layer.bias, layer.stride, padding, layer.dilation, layer.groups)
     elif input.ndim == 2:
         pre = ops.Addmm.apply(layer.bias, input, layer.weight.t(), epilogue=name)
     else:
