@@ -11,8 +11,8 @@ NOTE [ Launch batching ]
 A launch handed to the driver while its worker threads sleep must wake one: on PoCL here that costs the enqueueing
 thread 8-16 us per launch once Python does a few microseconds of work between launches, against ~2-3 us for
 launches enqueued back to back. So launches (and the copies that need no wait) are recorded in order and handed to
-the queue in bursts (flush): when MAX_PENDING are waiting, when one is large (FLUSH_ITEMS work-items: the device
-should start on it at once), and before anything that waits for the device or enqueues by other means (reads,
+the queue in bursts (flush): when MAX_PENDING are waiting, when one is large (FLUSH_SIZE work-items or elements:
+the device should start on it at once), and before anything that waits for the device or enqueues by other means (reads,
 maps, synchronize). Code that enqueues on `queue` directly must call flush() first. Each record holds its views or
 buffers, so nothing it uses is freed before it is enqueued; kernel arguments are set at flush time, in order. An
 OpenCL error of a batched launch is raised by the call that flushed it, naming that launch, as CUDA reports
@@ -85,7 +85,7 @@ assert set(COMBINE) == set(REDUCE_OPS) and set(BETTER) == set(ARG_REDUCE_OPS) an
 MATMUL_PATHS = ("blas", "tiled", "local")
 MAX_DEFERRED = 64   # index checks waiting for the next read (NOTE [ Deferred index checks ])
 MAX_PENDING = 32   # launches batched before they are handed to the queue (NOTE [ Launch batching ])
-FLUSH_ITEMS = 1 << 15   # a launch of this many work-items is handed over at once
+FLUSH_SIZE = 1 << 15   # a launch of this many work-items or elements is handed over at once
 MAX_UPLOAD_BYTES = 1 << 26   # host copies of queued uploads held before the backend waits for them
 MAX_LAYOUTS = 4096   # layout buffers kept for the launches that have no plan (NOTE [ Layout buffers ])
 # The mapped-BLAS path waits for the device (it drains the queue); below this many multiply-adds the queued tiled
@@ -316,26 +316,28 @@ class OpenCLBackend:
         buf = self._layouts.get(key)
         if buf is None:
             if len(self._layouts) >= MAX_LAYOUTS:
-                self._layouts.clear()   # a launch still queued keeps its buffer alive: OpenCL retains it
+                self._layouts.clear()   # a launch using one holds it until enqueued; OpenCL retains it after
             buf = self._layouts[key] = _constant_buffer(self.ctx, key)
         return buf
 
     def _launch(self, knl: cl.Kernel, gsize: tuple[int, ...], lsize: tuple[int, ...] | None, args: Sequence,
-                what: Callable[[], str]) -> None:
+                what: Callable[[], str], work: int = 0) -> None:
+        """Batch a launch; `work` (elements it reads, multiply-adds) sizes it where its work-items understate it."""
         items = 1
         for n in gsize:
             items *= n
-        self._submit(knl, (self.queue, gsize, lsize, *args), what, items)
+        self._submit(knl, (self.queue, gsize, lsize, *args), what, max(items, work))
 
-    def _submit(self, fn: Callable[..., Any], args: tuple, what: Callable[[], str], items: int) -> None:
-        """Record fn(*args), an enqueue of `items` work-items, for the next flush (NOTE [ Launch batching ])."""
+    def _submit(self, fn: Callable[..., Any], args: tuple, what: Callable[[], str], size: int) -> None:
+        """Record fn(*args), an enqueue of `size` work-items or elements, for the next flush (NOTE [ Launch
+        batching ])."""
         pending = self._pending
         pending.append((fn, args, what))
-        if items >= FLUSH_ITEMS or len(pending) >= MAX_PENDING:
+        if size >= FLUSH_SIZE or len(pending) >= MAX_PENDING:
             self.flush()
 
     def flush(self) -> None:
-        """Hand the batched launches to the queue, in order (NOTE [ Launch batching ]); waits for nothing."""
+        """Hand the batched launches and uploads to the queue, in order (NOTE [ Launch batching ])."""
         with self._flushing:   # appends from other threads land after n and stay for the next flush
             pending = self._pending
             n = len(pending)
@@ -550,7 +552,7 @@ class OpenCLBackend:
                 self._layout(index_args(kshape, [(dst_off, tuple(dst_kept)), (x.offset, xkept)])),
                 self._layout(index_args(rshape, [(0, rstrides)]))]
         self._launch(knl, (groups * wg, M), (wg, 1) if wg > 1 else None, args,
-                     lambda: f"{op} over {R} of {M} rows {dt}")
+                     lambda: f"{op} over {R} of {M} rows {dt}", M * R)
         if groups > 1:
             self._reduce(op, part, kshape, okept, contiguous_strides(kshape + (groups,))[:-1] if kshape else (),
                          (groups,), (1,), out)
@@ -596,7 +598,8 @@ class OpenCLBackend:
         knl = self._kernels.get(key) or self._kernel(key, lambda: _lines_source(family, op, dt, len(kshape)))
         bufs = [out.storage.buf, x.storage.buf] if scratch is None else [out.storage.buf, scratch, x.storage.buf]
         args = [*bufs, M, *extra, self._layout(index_args(kshape, [(out.offset, okept), (x.offset, xkept)]))]
-        self._launch(knl, (_round_up(M, 64),), None, args, lambda: f"{op} {list(x.shape)} {dt} along dim {axis}")
+        self._launch(knl, (_round_up(M, 64),), None, args, lambda: f"{op} {list(x.shape)} {dt} along dim {axis}",
+                     M * x.shape[axis])
 
     # ---- matmul ------------------------------------------------------------------------------------------------
 
@@ -625,7 +628,7 @@ class OpenCLBackend:
         gsize = (-(-N // (tiles["TN"] * lx)) * lx, -(-M // (tiles["TM"] * ly)) * ly, out.shape[0])
         args = [out.storage.buf, a.storage.buf, b.storage.buf,
                 self._layout((M, N, K, a.offset, *a.strides, b.offset, *b.strides, out.offset, *out.strides))]
-        self._launch(knl, gsize, (lx, ly, 1), args, lambda: f"matmul {M}x{K}x{N} {dt} ({path})")
+        self._launch(knl, gsize, (lx, ly, 1), args, lambda: f"matmul {M}x{K}x{N} {dt} ({path})", out.numel * K)
         return out
 
     def _matmul_mapped(self, a: View, b: View, out: View) -> View:
@@ -696,7 +699,8 @@ class OpenCLBackend:
         args = [out.storage.buf, src.storage.buf, index.storage.buf, lines, R, *ax, n_ax,
                 self._layout(index_args(shape, [(out.offset, strides[0]), (index.offset, strides[1]),
                                                 (src.offset, strides[2])]))]
-        self._launch(knl, (_round_up(lines, 64),), None, args, lambda: f"scatter_{mode} {list(index.shape)} {dt}")
+        self._launch(knl, (_round_up(lines, 64),), None, args, lambda: f"scatter_{mode} {list(index.shape)} {dt}",
+                     lines * R)
         return out
 
     def nonzero(self, x: View) -> View:
