@@ -3,7 +3,8 @@
     python scripts/bench_backends.py [--sizes 256,512,1024,2048] [--json out.json]
 
 Each throughput figure is the best of a few runs (the machine may be shared: rerun when it is quiet). Launch costs are
-medians over interleaved batches in a child process. Start-up is measured in child processes: the first with empty
+medians over interleaved batches in three child processes; an empty kernel's launch is measured beside ours, so the
+driver's own floor at that moment is in the same run. Start-up is measured in child processes: the first with empty
 program caches (distgrad's and PoCL's), the second reusing what the first wrote.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,7 +81,11 @@ be.binary("add", x, x, out=x)
 be.synchronize()
 (plan,) = be._ew_plans.values()   # the add's launch plan: its kernel object has the add's arguments set
 knl = plan.knl
+empty = cl.Program(be.ctx, "__kernel void empty(__global float *a) {{}}").build().empty
+empty.set_arg(0, x.storage.buf)
 calls = {{"prebuilt kernel": lambda: cl.enqueue_nd_range_kernel(be.queue, knl, (64,), None),
+          "empty kernel (the driver's floor)": lambda: cl.enqueue_nd_range_kernel(be.queue, empty, (64,),
+                                                                                              None),
           "binary() primitive": lambda: be.binary("add", x, x, out=x),
           "binary() primitive, new output": lambda: be.binary("add", x, x),
           "fill() primitive (a constant)": lambda: be.fill(x, 0.5)}}
@@ -109,16 +115,21 @@ print("synchronous launch (enqueue + wait), prebuilt", statistics.median(sync), 
 """
 
 
-def launch_overhead(index: int, batches: int = 15, per_batch: int = 500) -> dict[str, float]:
-    """Microseconds per launch, medians over interleaved batches in a fresh child process (so the GEMM runs' BLAS
-    threads and buffers do not compete with it): the host's cost of a queued launch of a prebuilt kernel and of
-    whole primitive calls (what ops pay), the same queued launches until the device has run them, and a
-    synchronous launch."""
+def launch_overhead(index: int, children: int = 3, batches: int = 15, per_batch: int = 500) -> dict[str, float]:
+    """Microseconds per launch: the median over `children` fresh child processes (so the GEMM runs' BLAS threads and
+    buffers do not compete, and one process's unlucky placement does not decide) of each child's median over
+    interleaved batches. Rows: the host's cost of a queued launch of a prebuilt kernel, of an empty kernel (what the
+    driver itself costs) and of whole primitive calls (what ops pay), the same queued launches until the device has
+    run them, and a synchronous launch."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     code = LAUNCH_CHILD.format(index=index, batches=batches, per_batch=per_batch)
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True,
-                         timeout=300).stdout
-    return {what: float(us) for what, us in (line.split("\t") for line in out.strip().splitlines())}
+    runs: dict[str, list[float]] = {}
+    for _ in range(children):
+        out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True,
+                             timeout=300).stdout
+        for what, us in (line.split("\t") for line in out.strip().splitlines()):
+            runs.setdefault(what, []).append(float(us))
+    return {what: statistics.median(us) for what, us in runs.items()}
 
 
 STARTUP_CHILD = """
@@ -175,7 +186,10 @@ def main() -> None:
                 rows.append((name, f"GEMM {n} ({path})", g, f"GFLOPS  {g / np_gemm[n]:.2f}x NumPy"))
         f = fused_opencl(be)
         rows.append((name, "relu(a*b+c) 16M, fused", f, f"GB/s  {f / np_fused:.2f}x NumPy"))
-        rows += [(name, what, us, "us") for what, us in launch_overhead(info.index).items()]
+        launches = launch_overhead(info.index)
+        floor = launches["queued launch, empty kernel (the driver's floor)"]
+        rows += [(name, what, us, f"us  {us / floor:.2f}x the floor" if what.startswith("queued launch,") else "us")
+                 for what, us in launches.items()]
         cold, warm = startup(info.index)
         rows.append((name, "start-up, 1st process (cold)", cold, "s"))
         rows.append((name, "start-up, 2nd process (cached)", warm, f"s  {cold / warm:.1f}x faster"))
