@@ -193,9 +193,9 @@ def main() -> None:
         cold, warm = startup(info.index)
         rows.append((name, "start-up, 1st process (cold)", cold, "s"))
         rows.append((name, "start-up, 2nd process (cached)", warm, f"s  {cold / warm:.1f}x faster"))
-    width = max(len(r[0]) for r in rows)
+    width, what_width = (max(len(r[k]) for r in rows) for k in (0, 1))
     for dev, what, value, unit in rows:
-        print(f"{dev:<{width}}  {what:<46} {value:>9.2f} {unit}")
+        print(f"{dev:<{width}}  {what:<{what_width}} {value:>9.2f} {unit}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump([{"device": d, "figure": w, "value": v, "unit": u} for d, w, v, u in rows], f, indent=1)
