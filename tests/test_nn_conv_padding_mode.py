@@ -104,6 +104,23 @@ def test_padding_mode_errors():
     assert F.pad(dg.tensor([[[0.0, 1.0]]]), (2, 2), mode="circular").tolist() == [[[0.0, 1.0] * 3]]
 
 
+def test_circular_pad_with_negative_sides_crops_then_wraps(device):
+    # PyTorch 2.13: a negative side crops first, and the positive side wraps around what is left
+    x = dg.arange(5.0, device=device).reshape(1, 1, 5)
+    assert F.pad(x[..., :2], (-1, 1), mode="circular").tolist() == [[[1.0, 1.0]]]
+    assert F.pad(x, (-2, 1), mode="circular").tolist() == [[[2.0, 3.0, 4.0, 2.0]]]
+    assert F.pad(x, (1, -2), mode="circular").tolist() == [[[2.0, 0.0, 1.0, 2.0]]]
+    assert F.pad(x, (-1, -1), mode="circular").tolist() == [[[1.0, 2.0, 3.0]]]
+    assert F.pad(x[..., :2], (-1, -1), mode="circular").shape == (1, 1, 0)
+    grid = dg.arange(12.0, device=device).reshape(1, 1, 3, 4)
+    assert F.pad(grid, (-1, 2, 1, -1), mode="circular").tolist() == [[[[5.0, 6.0, 7.0, 5.0, 6.0],
+                                                                         [1.0, 2.0, 3.0, 1.0, 2.0],
+                                                                         [5.0, 6.0, 7.0, 5.0, 6.0]]]]
+    # torch reads memory it never wrote here (or refuses an overlapping copy): more than what is left wraps twice
+    with pytest.raises(RuntimeError, match="^Padding value causes wrapping around more than once.$"):
+        F.pad(x[..., :2], (-2, 1), mode="circular")
+
+
 def test_fused_conv_relu_pads_in_the_mode(device):
     dg.manual_seed(0)
     conv = nn.Conv2d(2, 3, 3, padding=1, padding_mode="replicate")

@@ -305,15 +305,16 @@ def pad(input: Tensor, pad: tuple[int, ...] | list[int], mode: str = "constant",
         if mode == "reflect" and (lo >= n or hi >= n):
             raise RuntimeError(f"Argument #{4 + 2 * i}: Padding size should be less than the corresponding input "
                                f"dimension, but got: padding ({lo}, {hi}) at dimension {d} of input {list(input.shape)}")
-        if mode == "circular" and (lo > n or hi > n):
-            raise RuntimeError("Padding value causes wrapping around more than once.")
         idx = range(-lo, n + hi)
         if mode == "replicate":
             idx = [min(max(j, 0), n - 1) for j in idx]
         elif mode == "reflect":
             idx = [n - 1 - abs(n - 1 - abs(j)) for j in idx]
-        elif mode == "circular":
-            idx = [j % n for j in idx]
+        elif mode == "circular":   # as PyTorch: crop by the negative sides, then wrap what is left
+            start, kept = max(-lo, 0), n - max(-lo, 0) - max(-hi, 0)
+            if max(lo, hi) > min(n, kept):
+                raise RuntimeError("Padding value causes wrapping around more than once.")
+            idx = [start + j % kept for j in range(-max(lo, 0), kept + max(hi, 0))]
         else:
             raise NotImplementedError(f"Unrecognised padding mode {mode}")
         out = out.index_select(d, tensor(idx, dtype=int64, device=input.device))
