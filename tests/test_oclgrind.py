@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from distgrad.backends.opencl import _OCLGRIND_LIBS
+from distgrad.backends.opencl import oclgrind_library
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_oclgrind_subset_reports_nothing(tmp_path):
-    if not any(os.path.exists(p) for p in _OCLGRIND_LIBS):
+    if oclgrind_library() is None:
         pytest.skip("oclgrind is not installed (scripts/setup.sh installs it: apt-get install oclgrind)")
     env = {**os.environ, "DISTGRAD_TEST_OCLGRIND": "1", "OCLGRIND_LOG": str(tmp_path / "oclgrind.log")}
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "oclgrind",

@@ -74,9 +74,14 @@ _OCLGRIND_LIBS = ("/usr/lib/oclgrind/liboclgrind-rt-icd.so", "/usr/lib/x86_64-li
                   "/usr/local/lib/liboclgrind-rt-icd.so")
 
 
+def oclgrind_library() -> str | None:
+    """The path of oclgrind's ICD library where oclgrind is installed, else None."""
+    return next((p for p in _OCLGRIND_LIBS if os.path.exists(p)), None)
+
+
 def _add_oclgrind_platform() -> None:
     """Point the ICD loader at a folder with the system's .icd files plus oclgrind's (Debian ships none for it)."""
-    lib = next((p for p in _OCLGRIND_LIBS if os.path.exists(p)), None)
+    lib = oclgrind_library()
     if lib is None or "OCL_ICD_VENDORS" in os.environ:
         return
     folder = tempfile.mkdtemp(prefix="distgrad-icd-")
