@@ -84,8 +84,7 @@ knl = plan.knl
 empty = cl.Program(be.ctx, "__kernel void empty(__global float *a) {{}}").build().empty
 empty.set_arg(0, x.storage.buf)
 calls = {{"prebuilt kernel": lambda: cl.enqueue_nd_range_kernel(be.queue, knl, (64,), None),
-          "empty kernel (the driver's floor)": lambda: cl.enqueue_nd_range_kernel(be.queue, empty, (64,),
-                                                                                              None),
+          "empty kernel (the driver's floor)": lambda: cl.enqueue_nd_range_kernel(be.queue, empty, (64,), None),
           "binary() primitive": lambda: be.binary("add", x, x, out=x),
           "binary() primitive, new output": lambda: be.binary("add", x, x),
           "fill() primitive (a constant)": lambda: be.fill(x, 0.5)}}
