@@ -36,7 +36,8 @@ def test_train_digits_reaches_95_percent_and_reloads(device):
 def _write_idx(path, array, compress=False):
     """The IDX format: magic 00 00 08 ndim (unsigned bytes), big-endian uint32 sizes, then the bytes."""
     header = bytes([0, 0, 8, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
-    (gzip.open if compress else open)(path, "wb").write(header + array.astype(np.uint8).tobytes())
+    with (gzip.open if compress else open)(path, "wb") as f:     # closed here: Python 3.12's GzipFile buffers writes
+        f.write(header + array.astype(np.uint8).tobytes())
 
 
 def _tiny_mnist(folder, rng):

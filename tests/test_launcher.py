@@ -97,8 +97,10 @@ def test_devices_map_local_ranks_round_robin(tmp_path):
 
 
 def test_oversubscription_warns(tmp_path):
-    r = launch(tmp_path, "pass\n", "--nproc", "3", env={"OMP_NUM_THREADS": "2"})
-    assert r.returncode == 0 and "oversubscription" in r.stderr
+    cores = len(os.sched_getaffinity(0))       # 3 processes x `cores` threads oversubscribe any machine
+    r = launch(tmp_path, "pass\n", "--nproc", "3", env={"OMP_NUM_THREADS": str(cores)})
+    assert r.returncode == 0 and f"3 processes x {cores} threads = {3 * cores} > {cores} cores" in r.stderr
+    assert "oversubscription" not in launch(tmp_path, "pass\n", "--nproc", "1", env={"OMP_NUM_THREADS": "1"}).stderr
 
 
 def test_failed_worker_stops_the_rest_with_its_code_and_tail(tmp_path):

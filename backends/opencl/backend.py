@@ -94,7 +94,7 @@ MAPPED_MIN_FLOPS = 1 << 22
 # Tile macros per path (NOTE [ GEMM tiling ]); "tiled" is the barrier-free register-blocked kernel for CPU devices.
 # TN = 16 is the VEC width (float16/double16); the vector form reached ~30 GFLOPS on PoCL where the scalar one made 3.
 TILES = {"tiled": {"TM": 8, "TN": 16, "TK": 1, "LX": 1, "LY": 1, "USE_LOCAL": 0, "VEC": 1},
-         "local": {"TM": 4, "TN": 4, "TK": 16, "LX": 16, "LY": 16, "USE_LOCAL": 1, "VEC": 0}}
+         "local": {"TM": 8, "TN": 4, "TK": 16, "LX": 16, "LY": 16, "USE_LOCAL": 1, "VEC": 0}}
 
 
 def cache_dir() -> Path:
@@ -855,7 +855,7 @@ def _lines_source(family: str, op: str, dt: str, kd: int) -> tuple:
 
 def _matmul_source(dt: str, unit: tuple) -> tuple:
     defines = [f"#define {name} {'1' if u else name.lower()}" for name, u in zip(("SA_M", "SA_K", "SB_K", "SB_N"), unit)]
-    defines.append(f"#define SC_N_UNIT {int(unit[4])}")
+    defines += [f"#define SA_K_UNIT {int(unit[1])}", f"#define SC_N_UNIT {int(unit[4])}"]
     mac = "fma(av[i], bv[j], acc[i][j])" if is_float(dt) else "acc[i][j] + av[i] * bv[j]"
     src = template("matmul").substitute(PREAMBLE=preamble({dt}) + "\n" + "\n".join(defines), T=CTYPE[dt],
                                         ACC_T=COMPUTE[dt], MAC=mac, TN=TILES["tiled"]["TN"],
