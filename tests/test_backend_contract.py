@@ -507,23 +507,6 @@ def test_matmul_transposed_and_broadcast_batch(be, path):
     check(be, out, av @ bv, rtol=1e-4, atol=1e-5)
 
 
-def test_matmul_index_type_is_int_only_where_every_offset_fits():
-    from distgrad.backends.opencl.backend import matmul_index_type
-    assert matmul_index_type(1024, 1024, 1024, (1024, 1), (1024, 1), (1024, 1)) == "int"
-    assert matmul_index_type(2, 3, 2**31, (2**31, 1), (3, 1), (3, 1)) == "long"          # K itself needs 64 bits
-    assert matmul_index_type(3, 4, 5, (1, 2**31), (4, 1), (4, 1)) == "long"              # a transposed A's far stride
-    assert matmul_index_type(46341, 46341, 8, (8, 1), (46341, 1), (46341, 1)) == "long"  # C: 46341**2 > 2**31
-    assert matmul_index_type(46340, 46340, 8, (8, 1), (46340, 1), (46340, 1)) == "int"
-
-
-def test_matmul_with_64_bit_indices(be, path, monkeypatch):
-    from distgrad.backends.opencl import backend as ocl_backend
-    monkeypatch.setattr(ocl_backend, "INT_INDEX_LIMIT", 0)      # every shape takes the 'long' kernel
-    a, av = make(be, rand((2, 33, 17)), "transposed")
-    b, bv = make(be, rand((2, 17, 65), seed=1), "offset")
-    check(be, be.matmul(a, b), av @ bv, rtol=1e-4, atol=1e-5)
-
-
 def test_matmul_integers_and_empty_k(be, path):
     av, bv = rand((1, 6, 5), np.int32, -5, 5), rand((1, 5, 7), np.int32, -5, 5, seed=1)
     check(be, be.matmul(be.from_numpy(av), be.from_numpy(bv)), av @ bv, exact=True)

@@ -93,7 +93,6 @@ MAX_LAYOUTS = 4096   # layout buffers kept for the launches that have no plan (N
 MAPPED_MIN_FLOPS = 1 << 22
 # Tile macros per path (NOTE [ GEMM tiling ]); "tiled" is the barrier-free register-blocked kernel for CPU devices.
 # TN = 16 is the VEC width (float16/double16); the vector form reached ~30 GFLOPS on PoCL where the scalar one made 3.
-INT_INDEX_LIMIT = 2**31 - 2**16   # offsets below this leave room for a tile's overhang past the edge in 32 bits
 TILES = {"tiled": {"TM": 8, "TN": 16, "TK": 1, "LX": 1, "LY": 1, "USE_LOCAL": 0, "VEC": 1},
          "local": {"TM": 8, "TN": 4, "TK": 16, "LX": 16, "LY": 16, "USE_LOCAL": 1, "VEC": 0}}
 
@@ -622,7 +621,6 @@ class OpenCLBackend:
         dt = a.dtype.name
         if tiles["VEC"] and not (unit[3] and dt in ("float32", "float64")):
             tiles = {**tiles, "VEC": 0}
-        tiles = {**tiles, "IDX": matmul_index_type(M, N, K, a.strides[1:], b.strides[1:], out.strides[1:])}
         options = " ".join(f"-D {k}={v}" for k, v in tiles.items())
         key = ("matmul", dt, unit, options)
         knl = self._kernels.get(key) or self._kernel(key, lambda: _matmul_source(dt, unit), options)
@@ -853,14 +851,6 @@ def _lines_source(family: str, op: str, dt: str, kd: int) -> tuple:
         subs.update(BETTER=f"{nan}v {cmp} best")
         head = [None, None, np.int64, np.int64, np.int64]
     return template(family).substitute(subs), family, head + [None] * len(params)
-
-
-def matmul_index_type(M: int, N: int, K: int, a_strides, b_strides, c_strides) -> str:
-    """The matmul kernel's index type: 'int' where every row, column and element offset within a batch fits in 32 bits
-    with a tile to spare (cheaper on GPUs, and PoCL vectorises more of it), else 'long'."""
-    span = max(M, N, K, *((x - 1) * abs(s) + (y - 1) * abs(t) for (x, y), (s, t) in
-                          (((M, K), a_strides), ((K, N), b_strides), ((M, N), c_strides))))
-    return "int" if span < INT_INDEX_LIMIT else "long"
 
 
 def _matmul_source(dt: str, unit: tuple) -> tuple:

@@ -7,8 +7,7 @@ ${PREAMBLE}
 // With USE_LOCAL (GPUs) the group first stages TK-deep slices of A and B in local memory; without it (CPU devices,
 // where barriers are slow) items read global memory directly, clamping edge rows and columns instead of branching.
 // Tile sizes are -D macros (TM, TN, TK, LX, LY); SA_M ... SB_N are the strides, or 1 where that is known at build
-// (SA_K_UNIT and SC_N_UNIT say so for A's k and C's n); IDX (int or long) is the type of row, column and element
-// offsets within one batch.
+// (SA_K_UNIT and SC_N_UNIT say so for A's k and C's n).
 // VEC (CPU devices, float/double, unit column stride in B) keeps each tile row in one vector register instead.
 #define A_AT(m, k) a[(m) * SA_M + (k) * SA_K]
 #define B_AT(k, n) b[(k) * SB_K + (n) * SB_N]
@@ -16,11 +15,11 @@ ${PREAMBLE}
 // L: the sizes, then offset and strides (batch, row, column) of a, b and c (NOTE [ Layout buffers ] in codegen.py).
 __kernel void matmul(__global ${T}* c, __global const ${T}* a, __global const ${T}* b, __constant const long *restrict L)
 {
-    const IDX M = L[0], N = L[1], K = L[2];
-    const long off_a = L[3], sa_b = L[4], off_b = L[7], sb_b = L[8], off_c = L[11], sc_b = L[12];
-    const IDX sa_m = L[5], sa_k = L[6], sb_k = L[9], sb_n = L[10], sc_m = L[13], sc_n = L[14];
+    const long M = L[0], N = L[1], K = L[2];
+    const long off_a = L[3], sa_b = L[4], sa_m = L[5], sa_k = L[6], off_b = L[7], sb_b = L[8], sb_k = L[9],
+               sb_n = L[10], off_c = L[11], sc_b = L[12], sc_m = L[13], sc_n = L[14];
     const int lx = get_local_id(0), ly = get_local_id(1);
-    const IDX n0 = get_group_id(0) * (TN * LX), m0 = get_group_id(1) * (TM * LY);
+    const long n0 = get_group_id(0) * (TN * LX), m0 = get_group_id(1) * (TM * LY);
     const long bt = get_global_id(2);
     a += off_a + bt * sa_b;
     b += off_b + bt * sb_b;
@@ -34,20 +33,20 @@ __kernel void matmul(__global ${T}* c, __global const ${T}* a, __global const ${
     // k-fast stores to ta on different local-memory banks), m-fast otherwise; B is read n-fast.
     __local ${T} ta[TK][TM * LY + SA_K_UNIT];
     __local ${T} tb[TK][TN * LX];
-    for (IDX k0 = 0; k0 < K; k0 += TK) {
+    for (long k0 = 0; k0 < K; k0 += TK) {
 #if SA_K_UNIT
         for (int e = ly * LX + lx; e < TK * TM * LY; e += LX * LY) {
-            const IDX m = m0 + e / TK, k = k0 + e % TK;
+            const long m = m0 + e / TK, k = k0 + e % TK;
             ta[e % TK][e / TK] = (m < M && k < K) ? A_AT(m, k) : 0;
         }
 #else
         for (int e = ly * LX + lx; e < TK * TM * LY; e += LX * LY) {
-            const IDX m = m0 + e % (TM * LY), k = k0 + e / (TM * LY);
+            const long m = m0 + e % (TM * LY), k = k0 + e / (TM * LY);
             ta[e / (TM * LY)][e % (TM * LY)] = (m < M && k < K) ? A_AT(m, k) : 0;
         }
 #endif
         for (int e = ly * LX + lx; e < TK * TN * LX; e += LX * LY) {
-            const IDX n = n0 + e % (TN * LX), k = k0 + e / (TN * LX);
+            const long n = n0 + e % (TN * LX), k = k0 + e / (TN * LX);
             tb[e / (TN * LX)][e % (TN * LX)] = (n < N && k < K) ? B_AT(k, n) : 0;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
@@ -68,7 +67,7 @@ __kernel void matmul(__global ${T}* c, __global const ${T}* a, __global const ${
     if (m0 + TM <= M && n0 + TN <= N) {
         ${VT} accv[TM];
         for (int i = 0; i < TM; ++i) accv[i] = 0;
-        for (IDX k = 0; k < K; ++k) {
+        for (long k = 0; k < K; ++k) {
             const ${VT} bv = vload${TN}(0, b + k * SB_K + n0);
             for (int i = 0; i < TM; ++i) accv[i] = fma((${VT})A_AT(m0 + i, k), bv, accv[i]);
         }
@@ -84,10 +83,10 @@ __kernel void matmul(__global ${T}* c, __global const ${T}* a, __global const ${
         return;
     }
 #endif
-    IDX rows[TM], cols[TN];
+    long rows[TM], cols[TN];
     for (int i = 0; i < TM; ++i) rows[i] = min(m0 + ly + i * LY, M - 1);
     for (int j = 0; j < TN; ++j) cols[j] = min(n0 + lx + j * LX, N - 1);
-    for (IDX k = 0; k < K; ++k) {
+    for (long k = 0; k < K; ++k) {
         ${ACC_T} av[TM], bv[TN];
         for (int i = 0; i < TM; ++i) av[i] = A_AT(rows[i], k);
         for (int j = 0; j < TN; ++j) bv[j] = B_AT(k, cols[j]);
@@ -97,9 +96,9 @@ __kernel void matmul(__global ${T}* c, __global const ${T}* a, __global const ${
     }
 #endif
     for (int i = 0; i < TM; ++i) {
-        const IDX m = m0 + ly + i * LY;
+        const long m = m0 + ly + i * LY;
         for (int j = 0; j < TN; ++j) {
-            const IDX n = n0 + lx + j * LX;
+            const long n = n0 + lx + j * LX;
             if (m < M && n < N) c[m * sc_m + n * sc_n] = (${T})acc[i][j];
         }
     }
