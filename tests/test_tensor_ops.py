@@ -2,6 +2,9 @@
 import math
 import operator
 import re
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -185,6 +188,26 @@ def test_comparisons_return_bool(device):
     assert (a == 2).tolist() == [False, True, False]
     assert (2 < a).tolist() == [False, False, True]
     assert (a.view(3, 1) > b).shape == (3, 3)
+
+
+def test_inf_and_nan_come_silently_as_in_pytorch():
+    """NumPy warns on inf - inf, x / 0, log(-1) and overflow; PyTorch does not, so neither does the cpu backend. The
+    user's own NumPy code keeps its warnings. A subprocess: pytest resets warning filters around each test."""
+    code = textwrap.dedent("""
+        import numpy as np, distgrad as torch
+        x = torch.tensor([float("inf"), 0.0, 1.0, 2.0])
+        print((x - x).tolist(), (x / 0).tolist(), torch.log(x - 1).tolist(), (torch.tensor([1e38]) * 10).tolist(),
+              torch.sigmoid(torch.tensor([-1000.0])).tolist(), (torch.tensor([2.0]) ** 1000).tolist())
+        try:
+            np.array([np.inf]) - np.inf
+        except RuntimeWarning as w:
+            print("numpy:", w)
+    """)
+    r = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code], capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert r.stdout.splitlines() == ["[nan, 0.0, 0.0, 0.0] [inf, nan, inf, inf] [inf, nan, -inf, 0.0] [inf] [0.0] [inf]",
+                                     "numpy: invalid value encountered in subtract"]
 
 
 def test_logical_ops_and_nan_inf(device):
