@@ -499,6 +499,24 @@ def test_matmul_shapes(be, path, mkn):
     check(be, be.matmul(a, b), av @ bv, rtol=1e-4, atol=1e-5)
 
 
+def per_batch_transposed(be, values: np.ndarray) -> View:
+    """values (batch, rows, cols) as the transpose of a contiguous (batch, cols, rows) array: W.t() in nn.Linear."""
+    bt, rows, cols = values.shape
+    st = be.from_numpy(np.ascontiguousarray(values.transpose(0, 2, 1)).ravel()).storage
+    return View(st, values.shape, (rows * cols, 1, rows), 0)
+
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("side", ["a", "b", "both"])
+@pytest.mark.parametrize("mkn", [(33, 17, 65), (5, 130, 3)], ids=str)
+def test_matmul_with_per_batch_transposed_operands(be, path, side, mkn):
+    m, k, n = mkn
+    av, bv = rand((2, m, k)), rand((2, k, n), seed=1)
+    a = per_batch_transposed(be, av) if side in ("a", "both") else be.from_numpy(av)
+    b = per_batch_transposed(be, bv) if side in ("b", "both") else be.from_numpy(bv)
+    check(be, be.matmul(a, b), av @ bv, rtol=1e-4, atol=1e-5)
+
+
 def test_matmul_transposed_and_broadcast_batch(be, path):
     a, av = make(be, rand((3, 20, 9)), "transposed")         # A^T, not copied
     b, bv = make(be, rand((3, 9, 13), seed=1), "broadcast")   # one B for every batch (stride 0)

@@ -7,7 +7,7 @@ ${PREAMBLE}
 // With USE_LOCAL (GPUs) the group first stages TK-deep slices of A and B in local memory; without it (CPU devices,
 // where barriers are slow) items read global memory directly, clamping edge rows and columns instead of branching.
 // Tile sizes are -D macros (TM, TN, TK, LX, LY); SA_M ... SB_N are the strides, or 1 where that is known at build
-// (SA_K_UNIT and SC_N_UNIT say so for A's k and C's n).
+// (SC_N_UNIT says so for C's n).
 // VEC (CPU devices, float/double, unit column stride in B) keeps each tile row in one vector register instead.
 #define A_AT(m, k) a[(m) * SA_M + (k) * SA_K]
 #define B_AT(k, n) b[(k) * SB_K + (n) * SB_N]
@@ -29,25 +29,21 @@ __kernel void matmul(__global ${T}* c, __global const ${T}* a, __global const ${
         for (int j = 0; j < TN; ++j)
             acc[i][j] = 0;
 #if USE_LOCAL
-    // Staging reads global memory along its unit stride: k-fast for a row-major A (one pad column then keeps the
-    // k-fast stores to ta on different local-memory banks), m-fast otherwise; B is read n-fast.
-    __local ${T} ta[TK][TM * LY + SA_K_UNIT];
-    __local ${T} tb[TK][TN * LX];
+    // Staging reads global memory along a unit stride: k-fast where A's k (A_K_FAST) or B's k but not n (B_K_FAST)
+    // is the unit stride, else m-fast / n-fast. A k-fast tile row gets one pad element, so that the k-fast stores
+    // (a row apart) fall on different local-memory banks.
+    __local ${T} ta[TK][TM * LY + A_K_FAST];
+    __local ${T} tb[TK][TN * LX + B_K_FAST];
     for (long k0 = 0; k0 < K; k0 += TK) {
-#if SA_K_UNIT
         for (int e = ly * LX + lx; e < TK * TM * LY; e += LX * LY) {
-            const long m = m0 + e / TK, k = k0 + e % TK;
-            ta[e % TK][e / TK] = (m < M && k < K) ? A_AT(m, k) : 0;
+            const int r = A_K_FAST ? e / TK : e % (TM * LY), kk = A_K_FAST ? e % TK : e / (TM * LY);
+            const long m = m0 + r, k = k0 + kk;
+            ta[kk][r] = (m < M && k < K) ? A_AT(m, k) : 0;
         }
-#else
-        for (int e = ly * LX + lx; e < TK * TM * LY; e += LX * LY) {
-            const long m = m0 + e % (TM * LY), k = k0 + e / (TM * LY);
-            ta[e / (TM * LY)][e % (TM * LY)] = (m < M && k < K) ? A_AT(m, k) : 0;
-        }
-#endif
         for (int e = ly * LX + lx; e < TK * TN * LX; e += LX * LY) {
-            const long n = n0 + e % (TN * LX), k = k0 + e / (TN * LX);
-            tb[e / (TN * LX)][e % (TN * LX)] = (n < N && k < K) ? B_AT(k, n) : 0;
+            const int r = B_K_FAST ? e / TK : e % (TN * LX), kk = B_K_FAST ? e % TK : e / (TN * LX);
+            const long n = n0 + r, k = k0 + kk;
+            tb[kk][r] = (n < N && k < K) ? B_AT(k, n) : 0;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int kk = 0; kk < TK; ++kk) {
