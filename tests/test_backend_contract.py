@@ -501,7 +501,7 @@ def test_matmul_shapes(be, path, mkn):
 
 def per_batch_transposed(be, values: np.ndarray) -> View:
     """values (batch, rows, cols) as the transpose of a contiguous (batch, cols, rows) array: W.t() in nn.Linear."""
-    bt, rows, cols = values.shape
+    _, rows, cols = values.shape
     st = be.from_numpy(np.ascontiguousarray(values.transpose(0, 2, 1)).ravel()).storage
     return View(st, values.shape, (rows * cols, 1, rows), 0)
 
