@@ -517,6 +517,35 @@ def test_matmul_with_per_batch_transposed_operands(be, path, side, mkn):
     check(be, be.matmul(a, b), av @ bv, rtol=1e-4, atol=1e-5)
 
 
+def test_k_split_fills_the_device_with_chunks_that_divide_k():
+    from distgrad.backends.opencl.backend import k_split
+    assert k_split(52, 132, 4096) == 8      # 512x4096 @ 4096x784 in 128x64 tiles on 132 compute units: 416 >= 264
+    assert k_split(8, 132, 4096) == 16      # stops where a chunk would fall under 256
+    assert k_split(52, 132, 768) == 2       # 768 / 4 = 192 < 256
+    assert k_split(52, 132, 4095) == 1      # no equal chunks
+    assert k_split(52, 132, 64) == 1        # short K: nothing to gain
+    assert k_split(400, 132, 4096) == 1     # the tiles alone fill the device
+
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_matmul_split_along_k_matches_numpy(be, monkeypatch, dtype):
+    if be is CPU:
+        pytest.skip("cpu has one matmul (NumPy's BLAS)")
+    monkeypatch.setattr(be, "matmul_path", "local")
+    from distgrad.backends.opencl import backend as ocl_backend
+    monkeypatch.setattr(be, "compute_units", 10_000)     # few tiles against many compute units: K is split in 4,
+    monkeypatch.setattr(ocl_backend, "MIN_SPLIT_K", 16)  # chunks of 16, small enough for oclgrind
+    reduced = []
+    real = be.reduce
+    monkeypatch.setattr(be, "reduce", lambda op, x, *args, **kw: reduced.append(x.shape) or real(op, x, *args, **kw))
+    av, bv = rand((1, 33, 64), dtype, -3, 3), rand((1, 64, 65), dtype, -3, 3, seed=1)
+    out, _ = make(be, np.zeros((1, 33, 65), dtype), "step")
+    be.matmul(per_batch_transposed(be, av), per_batch_transposed(be, bv), out=out)
+    check(be, out, av @ bv, rtol=1e-4, atol=1e-3, exact=dtype == np.int32)
+    assert reduced == [(4, 33, 65)]
+
+
 def test_matmul_transposed_and_broadcast_batch(be, path):
     a, av = make(be, rand((3, 20, 9)), "transposed")         # A^T, not copied
     b, bv = make(be, rand((3, 9, 13), seed=1), "broadcast")   # one B for every batch (stride 0)

@@ -620,6 +620,25 @@ class OpenCLBackend:
         tiles = TILES[path]
         if tiles["LX"] * tiles["LY"] > self.max_wg:
             tiles = {**tiles, "LY": max(1, self.max_wg // tiles["LX"])}
+        split = 1
+        if tiles["USE_LOCAL"] and out.shape[0] == 1:
+            split = k_split(-(-M // (tiles["TM"] * tiles["LY"])) * -(-N // (tiles["TN"] * tiles["LX"])),
+                            self.compute_units, K)
+        if split == 1:
+            self._matmul_tiles(a, b, out, path, tiles)
+            return out
+        kc = K // split   # NOTE [ Split K ]: chunk j of K is batch j of the kernel, then one reduce sums them
+        part = self.alloc((split, M, N), out.dtype)
+        self._matmul_tiles(View(a.storage, (split, M, kc), (kc * a.strides[2], a.strides[1], a.strides[2]), a.offset),
+                           View(b.storage, (split, kc, N), (kc * b.strides[1], b.strides[1], b.strides[2]), b.offset),
+                           part, path, tiles)
+        self.reduce("sum", part, (0,), False, out=View(out.storage, (M, N), out.strides[1:], out.offset))
+        return out
+
+    def _matmul_tiles(self, a: View, b: View, out: View, path: str, tiles: dict) -> None:
+        """Launch the tiled GEMM kernel (NOTE [ GEMM tiling ]): out[bt] = a[bt] @ b[bt] for every batch bt."""
+        _, M, K = a.shape
+        N = b.shape[2]
         unit = tuple(s == 1 for s in (a.strides[1], a.strides[2], b.strides[1], b.strides[2], out.strides[2]))
         dt = a.dtype.name
         if tiles["VEC"] and not (unit[3] and dt in ("float32", "float64")):
@@ -632,7 +651,6 @@ class OpenCLBackend:
         args = [out.storage.buf, a.storage.buf, b.storage.buf,
                 self._layout((M, N, K, a.offset, *a.strides, b.offset, *b.strides, out.offset, *out.strides))]
         self._launch(knl, gsize, (lx, ly, 1), args, lambda: f"matmul {M}x{K}x{N} {dt} ({path})", out.numel * K)
-        return out
 
     def _matmul_mapped(self, a: View, b: View, out: View) -> View:
         """CPU devices: map the buffers (host memory, no copy) and let NumPy's BLAS compute into out.
@@ -854,6 +872,24 @@ def _lines_source(family: str, op: str, dt: str, kd: int) -> tuple:
         subs.update(BETTER=f"{nan}v {cmp} best")
         head = [None, None, np.int64, np.int64, np.int64]
     return template(family).substitute(subs), family, head + [None] * len(params)
+
+
+# NOTE [ Split K ]
+# A GEMM whose output has few tiles but a long K (a weight gradient: 512x4096 @ 4096x784 is 52 work-groups of
+# 128x64) leaves most of a GPU idle, and each work-group walks all of K alone. Cutting K into S equal chunks and
+# running chunk j as batch j of the same kernel gives S times the work-groups; one reduce then sums the S partial
+# products into the output. S doubles while the device has fewer than two work-groups per compute unit, S divides K
+# and each chunk keeps at least MIN_SPLIT_K of it. Only the local-memory (GPU) path splits: on a CPU device the
+# work-items are the tiles and two compute units are filled by any real GEMM.
+MIN_SPLIT_K = 256
+
+
+def k_split(groups: int, compute_units: int, K: int) -> int:
+    """Into how many chunks of K a GEMM of `groups` work-groups splits (NOTE [ Split K ])."""
+    s = 1
+    while groups * s < 2 * compute_units and K % (2 * s) == 0 and K // (2 * s) >= MIN_SPLIT_K:
+        s *= 2
+    return s
 
 
 def _matmul_source(dt: str, unit: tuple) -> tuple:
