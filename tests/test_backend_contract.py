@@ -427,6 +427,14 @@ def test_reduce_large_uses_two_passes(be, reduce_style):
     check(be, be.reduce("sum", col, (0,), False), cv.astype(np.float64).sum(0).astype(np.float32), rtol=1e-4)
 
 
+@pytest.mark.oclgrind
+def test_reduce_rows_longer_and_shorter_than_a_work_group(be, reduce_style):
+    values = rand((3, 150))                  # 150 > 64: a GPU-style work-group combines each row in local memory
+    x = be.from_numpy(values)
+    check(be, be.reduce("sum", x, (1,), False), values.astype(np.float64).sum(1).astype(np.float32), rtol=1e-5)
+    check(be, be.reduce("max", x, (0,), True), values.max(0, keepdims=True), exact=True)   # 3 per row: one item
+
+
 def test_reduce_nan_and_into_out(be, reduce_style):
     values = rand((4, 6))
     values[1, 2] = np.nan
@@ -519,7 +527,7 @@ def test_matmul_with_per_batch_transposed_operands(be, path, side, mkn):
 
 def test_k_split_fills_the_device_with_chunks_that_divide_k():
     from distgrad.backends.opencl.backend import k_split
-    assert k_split(52, 132, 4096) == 8      # 512x4096 @ 4096x784 in 128x64 tiles on 132 compute units: 416 >= 264
+    assert k_split(52, 132, 4096) == 4      # 512x4096 @ 4096x784 in 128x64 tiles on 132 compute units: 208 >= 132
     assert k_split(8, 132, 4096) == 16      # stops where a chunk would fall under 256
     assert k_split(52, 132, 768) == 2       # 768 / 4 = 192 < 256
     assert k_split(52, 132, 4095) == 1      # no equal chunks
