@@ -533,6 +533,7 @@ def test_k_split_fills_the_device_with_chunks_that_divide_k():
     assert k_split(52, 132, 4095) == 1      # no equal chunks
     assert k_split(52, 132, 64) == 1        # short K: nothing to gain
     assert k_split(400, 132, 4096) == 1     # the tiles alone fill the device
+    assert k_split(1, 132, 1 << 20) == 16   # at most MAX_SPLIT_K partial products
 
 
 @pytest.mark.oclgrind
@@ -544,14 +545,14 @@ def test_matmul_split_along_k_matches_numpy(be, monkeypatch, dtype):
     from distgrad.backends.opencl import backend as ocl_backend
     monkeypatch.setattr(be, "compute_units", 10_000)     # few tiles against many compute units: K is split in 4,
     monkeypatch.setattr(ocl_backend, "MIN_SPLIT_K", 16)  # chunks of 16, small enough for oclgrind
-    reduced = []
-    real = be.reduce
-    monkeypatch.setattr(be, "reduce", lambda op, x, *args, **kw: reduced.append(x.shape) or real(op, x, *args, **kw))
+    adds = []
+    real = be.fused
+    monkeypatch.setattr(be, "fused", lambda expr, inputs, **kw: adds.append(len(inputs)) or real(expr, inputs, **kw))
     av, bv = rand((1, 33, 64), dtype, -3, 3), rand((1, 64, 65), dtype, -3, 3, seed=1)
     out, _ = make(be, np.zeros((1, 33, 65), dtype), "step")
     be.matmul(per_batch_transposed(be, av), per_batch_transposed(be, bv), out=out)
     check(be, out, av @ bv, rtol=1e-4, atol=1e-3, exact=dtype == np.int32)
-    assert reduced == [(4, 33, 65)]
+    assert adds == [4]                                   # one kernel adds the 4 partial products
 
 
 def test_matmul_transposed_and_broadcast_batch(be, path):

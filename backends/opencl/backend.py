@@ -539,8 +539,8 @@ class OpenCLBackend:
         if M == 0:
             return
         # A row no longer than a work-group gets one work-item, not a group of mostly idle items. On an H100 both
-        # still cost ~0.7 ns per row (an (S, M, N) sum over S of NOTE [ Split K ]): the item launch leaves its group
-        # size to the driver; rows along dim 0 in explicit groups of 64 would be the next step.
+        # still cost ~0.7 ns per row (an (S, M, N) sum over S): the item launch leaves its group size to the driver;
+        # rows along dim 0 in explicit groups of 64 would be the next step.
         wg = self.wg if R > self.wg else 1
         want = self.compute_units * (8 if wg == 1 else 4)   # items on CPUs, work-groups on GPUs
         groups = max(1, min(-(-want // M), -(-R // (4096 if wg == 1 else wg * 16))))
@@ -630,12 +630,16 @@ class OpenCLBackend:
         if split == 1:
             self._matmul_tiles(a, b, out, path, tiles)
             return out
-        kc = K // split   # NOTE [ Split K ]: chunk j of K is batch j of the kernel, then one reduce sums them
+        kc = K // split   # NOTE [ Split K ]: chunk j of K is batch j of the kernel, then one fused add sums them
         part = self.alloc((split, M, N), out.dtype)
         self._matmul_tiles(View(a.storage, (split, M, kc), (kc * a.strides[2], a.strides[1], a.strides[2]), a.offset),
                            View(b.storage, (split, kc, N), (kc * b.strides[1], b.strides[1], b.strides[2]), b.offset),
                            part, path, tiles)
-        self.reduce("sum", part, (0,), False, out=View(out.storage, (M, N), out.strides[1:], out.offset))
+        total = ("in", 0)
+        for j in range(1, split):
+            total = ("add", total, ("in", j))
+        self.fused(total, [View(part.storage, (M, N), (N, 1), j * M * N) for j in range(split)],
+                   out=View(out.storage, (M, N), out.strides[1:], out.offset))
         return out
 
     def _matmul_tiles(self, a: View, b: View, out: View, path: str, tiles: dict) -> None:
@@ -880,17 +884,19 @@ def _lines_source(family: str, op: str, dt: str, kd: int) -> tuple:
 # NOTE [ Split K ]
 # A GEMM whose output has few tiles but a long K (a weight gradient: 512x4096 @ 4096x784 is 52 work-groups of
 # 128x64) leaves most of a GPU idle, and each work-group walks all of K alone. Cutting K into S equal chunks and
-# running chunk j as batch j of the same kernel gives S times the work-groups; one reduce then sums the S partial
-# products into the output. S doubles while the device has fewer work-groups than compute units, S divides K and
-# each chunk keeps at least MIN_SPLIT_K of it. Only the local-memory (GPU) path splits: on a CPU device the
+# running chunk j as batch j of the same kernel gives S times the work-groups; one elementwise kernel then adds the S
+# partial products into the output (an elementwise add runs at memory speed on a GPU; reduce() over a leading axis
+# of S costs ~0.7 ns per output on an H100). S doubles while the device has fewer work-groups than compute units,
+# S divides K, each chunk keeps at least MIN_SPLIT_K of it and S stays at most MAX_SPLIT_K (the add's inputs). Only the local-memory (GPU) path splits: on a CPU device the
 # work-items are the tiles and two compute units are filled by any real GEMM.
 MIN_SPLIT_K = 256
+MAX_SPLIT_K = 16
 
 
 def k_split(groups: int, compute_units: int, K: int) -> int:
     """Into how many chunks of K a GEMM of `groups` work-groups splits (NOTE [ Split K ])."""
     s = 1
-    while groups * s < compute_units and K % (2 * s) == 0 and K // (2 * s) >= MIN_SPLIT_K:
+    while groups * s < compute_units and s < MAX_SPLIT_K and K % (2 * s) == 0 and K // (2 * s) >= MIN_SPLIT_K:
         s *= 2
     return s
 
