@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 
+import distgrad as dg
+
 SCRIPTS = pathlib.Path(__file__).resolve().parent.parent / "scripts"
 
 
@@ -79,3 +81,16 @@ def test_train_digits_rejects_missing_or_corrupt_idx(tmp_path):
 
 def test_bench_train_runs(device):
     assert _script("bench_train").main(["--device", device, "--steps", "2"]) > 0
+
+
+def test_sweep_gemm_checks_each_layout_and_restores_the_tiles(device, capsys):
+    if device == "cpu":
+        pytest.skip("the sweep times the OpenCL GEMM kernel")
+    from distgrad.backends.opencl.backend import TILES
+    from distgrad.device import backend_for
+    before, path = dict(TILES["local"]), backend_for(dg.device(device)).matmul_path
+    _script("sweep_gemm").sweep(device, "local", [33], [{"TK": 8}, {"TM": 4, "TN": 8}])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(f"{layout}33" in line for line in lines for layout in ("NN", "NT", "TN"))
+    assert "error" not in "".join(lines) and TILES["local"] == before
+    assert backend_for(dg.device(device)).matmul_path == path
