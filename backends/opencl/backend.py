@@ -95,7 +95,8 @@ MAPPED_MIN_FLOPS = 1 << 22
 # TN = 16 is the VEC width (float16/double16); the vector form reached ~30 GFLOPS on PoCL where the scalar one made 3.
 # "local" (GPUs) computes 128x64 tiles: 13.6/17.8/18.6 TFLOPS at N=1024/2048/4096 on an NVIDIA H100, where 64x64
 # tiles made 11.4/12.6/12.7 (or 14.4/15.4/16.2 with A staged k-fast) and 128x128 ones starve the GPU at 1024. Staging
-# a transposed B (x @ W.t()) k-fast took it from 11.1/14.7/15.4 to 12.8/17.4/17.7, level with the other layouts.
+# a transposed B (x @ W.t()) k-fast took it from 11.1/14.7/15.4 to 12.8/17.4/17.7, level with the other layouts
+# (scripts/sweep_gemm.py times such variants).
 TILES = {"tiled": {"TM": 8, "TN": 16, "TK": 1, "LX": 1, "LY": 1, "USE_LOCAL": 0, "VEC": 1},
          "local": {"TM": 8, "TN": 4, "TK": 16, "LX": 16, "LY": 16, "USE_LOCAL": 1, "VEC": 0}}
 
