@@ -888,8 +888,9 @@ def _lines_source(family: str, op: str, dt: str, kd: int) -> tuple:
 # running chunk j as batch j of the same kernel gives S times the work-groups; one elementwise kernel then adds the S
 # partial products into the output (an elementwise add runs at memory speed on a GPU; reduce() over a leading axis
 # of S costs ~0.7 ns per output on an H100). S doubles while the device has fewer work-groups than compute units,
-# S divides K, each chunk keeps at least MIN_SPLIT_K of it and S stays at most MAX_SPLIT_K (the add's inputs). Only the local-memory (GPU) path splits: on a CPU device the
-# work-items are the tiles and two compute units are filled by any real GEMM.
+# S divides K, each chunk keeps at least MIN_SPLIT_K of it and S stays at most MAX_SPLIT_K (the add's inputs).
+# Only the local-memory (GPU) path splits: on a CPU device the work-items are the tiles, and two compute units are
+# filled by any real GEMM.
 MIN_SPLIT_K = 256
 MAX_SPLIT_K = 16
 
