@@ -516,9 +516,8 @@ def per_batch_transposed(be, values: np.ndarray) -> View:
 
 @pytest.mark.oclgrind
 @pytest.mark.parametrize("side", ["a", "b", "both"])
-@pytest.mark.parametrize("mkn", [(33, 17, 65), (5, 130, 3)], ids=str)
-def test_matmul_with_per_batch_transposed_operands(be, path, side, mkn):
-    m, k, n = mkn
+def test_matmul_with_per_batch_transposed_operands(be, path, side):
+    m, k, n = 33, 17, 65                     # edge tiles on every side
     av, bv = rand((2, m, k)), rand((2, k, n), seed=1)
     a = per_batch_transposed(be, av) if side in ("a", "both") else be.from_numpy(av)
     b = per_batch_transposed(be, bv) if side in ("b", "both") else be.from_numpy(bv)
