@@ -1,4 +1,4 @@
-"""Benchmark the NumPy backend and each OpenCL device: GEMM, fused elementwise, launch overhead, start-up time.
+"""Benchmark the NumPy backend and each OpenCL device: GEMM, fused elementwise, sums, launch overhead, start-up time.
 
     python scripts/bench_backends.py [--sizes 256,512,1024,2048] [--json out.json]
 
@@ -25,6 +25,9 @@ from distgrad.backends.base import float32
 
 RELU_FMA = ("max", ("add", ("mul", ("in", 0), ("in", 1)), ("in", 2)), ("const", 0.0))
 FUSED_N = 1 << 24
+# sums over 16M floats: (shape, reduced dims, what they stand for)
+SUMS = [((FUSED_N,), (0,), "all"), ((4096, 4096), (0,), "dim 0 of 4096x4096 (a bias gradient)"),
+        ((4096, 4096), (1,), "dim 1 of 4096x4096"), ((64, 64, 64, 64), (0, 2, 3), "N,H,W of 64^4 (batch norm)")]
 
 
 def best(fn, repeat: int) -> float:
@@ -68,6 +71,20 @@ def fused_opencl(be) -> float:
         be.fused(RELU_FMA, ins, out=out)
         be.synchronize()
     return 16 * FUSED_N / best(run, 5) / 1e9
+
+
+def sum_numpy(shape: tuple, axes: tuple) -> float:
+    a = np.random.rand(*shape).astype(np.float32)
+    return 4 * FUSED_N / best(lambda: a.sum(axes), 5) / 1e9
+
+
+def sum_opencl(be, shape: tuple, axes: tuple) -> float:
+    x = be.from_numpy(np.random.rand(*shape).astype(np.float32))
+
+    def run():
+        be.reduce("sum", x, axes, False)
+        be.synchronize()
+    return 4 * FUSED_N / best(run, 5) / 1e9
 
 
 LAUNCH_CHILD = """
@@ -174,6 +191,8 @@ def main() -> None:
     rows += [("cpu (NumPy)", f"GEMM {n}", g, "GFLOPS") for n, g in np_gemm.items()]
     np_fused = fused_numpy()
     rows.append(("cpu (NumPy)", "relu(a*b+c) 16M, 3 ops", np_fused, "GB/s"))
+    np_sums = [sum_numpy(shape, axes) for shape, axes, _ in SUMS]
+    rows += [("cpu (NumPy)", f"sum over {what}", g, "GB/s") for (_, _, what), g in zip(SUMS, np_sums)]
     for info in opencl.devices():
         if info.platform == "Oclgrind":
             continue   # a simulator: correctness, not speed
@@ -186,6 +205,9 @@ def main() -> None:
                 rows.append((name, f"GEMM {n} ({path})", g, f"GFLOPS  {g / np_gemm[n]:.2f}x NumPy"))
         f = fused_opencl(be)
         rows.append((name, "relu(a*b+c) 16M, fused", f, f"GB/s  {f / np_fused:.2f}x NumPy"))
+        for (shape, axes, what), ref in zip(SUMS, np_sums):
+            g = sum_opencl(be, shape, axes)
+            rows.append((name, f"sum over {what}", g, f"GB/s  {g / ref:.2f}x NumPy"))
         launches = launch_overhead(info.index)
         floor = launches["queued launch, empty kernel (the driver's floor)"]
         rows += [(name, what, us, f"us  {us / floor:.2f}x the floor" if what.startswith("queued launch,") else "us")

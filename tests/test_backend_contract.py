@@ -435,6 +435,58 @@ def test_reduce_rows_longer_and_shorter_than_a_work_group(be, reduce_style):
     check(be, be.reduce("max", x, (0,), True), values.max(0, keepdims=True), exact=True)   # 3 per row: one item
 
 
+# (shape, layout, axes, the forms of its passes: NOTE [ Reduce forms ] in kernels/reduce.cl). Lengths leave a
+# remainder after the lanes; the long ones split into chunks and reduce their partials in a second pass.
+REDUCE_FORM_CASES = [
+    ((37, 48), "contiguous", (0,), ["cols"]),              # a sum over the batch dim: 48 outputs side by side
+    ((40, 32), "broadcast", (0,), ["cols"]),               # the reduced dim has stride 0
+    ((3, 5, 32), "offset", (0, 1), ["cols"]),              # two reduced dims that collapse into one
+    ((20000, 32), "contiguous", (0,), ["cols", "rows"]),   # chunks, then their partials
+    ((3, 45), "offset", (1,), ["rows"]),                   # contiguous rows
+    ((45, 3), "contiguous", (0,), ["rows"]),               # 3 outputs only: strided rows
+    ((6, 50), "transposed", (1,), ["rows"]),
+    ((70001,), "contiguous", (0,), ["rows", "rows"]),
+    ((6, 4, 35), "contiguous", (0, 2), ["rows", "rows"]),  # two reduced dims: the inner one first
+    ((4, 32, 3, 5), "contiguous", (0, 2, 3), ["rows", "rows"]),   # a batch norm's statistics
+]
+
+
+@pytest.mark.parametrize("op", base.REDUCE_OPS)
+@pytest.mark.parametrize("shape,layout,axes,passes", REDUCE_FORM_CASES, ids=lambda c: str(c).replace(" ", ""))
+def test_reduce_forms_match_numpy(be, op, shape, layout, axes, passes, monkeypatch):
+    if be is CPU:
+        pytest.skip("the forms are the OpenCL kernel's")
+    from distgrad.backends.opencl import backend
+    forms = []
+    pick = backend._reduce_form
+    monkeypatch.setattr(backend, "_reduce_form", lambda *a: forms.append(pick(*a)) or forms[-1])
+    monkeypatch.setattr(be, "wg", 1)   # as on CPU devices; GPUs take these forms only for rows up to a work-group
+    values = rand(shape, lo=0.9, hi=1.1) if op == "prod" else rand(shape)
+    flat = values.reshape(-1)
+    flat[len(flat) * 2 // 3] = np.nan if op in ("max", "min") else flat[len(flat) * 2 // 3]   # in a late lane
+    x, values = make(be, values, layout)
+    got = be.reduce(op, x, axes, False)
+    assert forms == passes
+    ref = cpu_ref("reduce", op, values.astype(np.float64), axes, False).astype(np.float32)
+    check(be, got, ref, rtol=1e-4, atol=1e-4)
+    ints, ivalues = make(be, rand(shape, np.int64, -3, 3, seed=1), layout)
+    check(be, be.reduce(op, ints, axes, False), cpu_ref("reduce", op, ivalues, axes, False), exact=True)
+
+
+@pytest.mark.oclgrind
+def test_reduce_forms_stay_in_bounds(be, monkeypatch):
+    """Each form on sizes that are not multiples of its lanes, on exact-size buffers under oclgrind."""
+    if be is CPU:
+        pytest.skip("the forms are the OpenCL kernel's")
+    monkeypatch.setattr(be, "wg", 1)
+    for shape, axes in (((19, 32), (0,)), ((2, 19), (1,)), ((19, 3), (0,)), ((3, 2, 5), (0, 2))):
+        values = rand(shape)
+        check(be, be.reduce("sum", be.from_numpy(values), axes, False),
+              values.astype(np.float64).sum(axes).astype(np.float32), rtol=1e-5)
+        bools = values > 0
+        check(be, be.reduce("max", be.from_numpy(bools), axes, False), bools.any(axes), exact=True)
+
+
 def test_reduce_nan_and_into_out(be, reduce_style):
     values = rand((4, 6))
     values[1, 2] = np.nan

@@ -83,6 +83,7 @@ SCAN_COMBINE = {"cumsum": "sum", "cumprod": "prod"}
 assert set(COMBINE) == set(REDUCE_OPS) and set(BETTER) == set(ARG_REDUCE_OPS) and set(SCAN_COMBINE) == set(SCAN_OPS)
 
 MATMUL_PATHS = ("blas", "tiled", "local")
+REDUCE_LANES = 16   # accumulators per work-item in the unrolled reduce forms (NOTE [ Reduce forms ])
 MAX_DEFERRED = 64   # index checks waiting for the next read (NOTE [ Deferred index checks ])
 MAX_PENDING = 32   # launches batched before they are handed to the queue (NOTE [ Launch batching ])
 FLUSH_SIZE = 1 << 15   # a launch of this many work-items or elements is handed over at once
@@ -543,8 +544,18 @@ class OpenCLBackend:
         # still cost ~0.7 ns per row (an (S, M, N) sum over S): the item launch leaves its group size to the driver;
         # rows along dim 0 in explicit groups of 64 would be the next step.
         wg = self.wg if R > self.wg else 1
-        want = self.compute_units * (8 if wg == 1 else 4)   # items on CPUs, work-groups on GPUs
-        groups = max(1, min(-(-want // M), -(-R // (4096 if wg == 1 else wg * 16))))
+        if wg == 1 and len(rshape) > 1:   # the innermost reduced dim first, then the rest (NOTE [ Reduce forms ])
+            kr = kshape + rshape[:-1]
+            inner, st = self.alloc(kr, x.dtype), contiguous_strides(kr)
+            self._reduce(op, x, kr, st, xkept + rstrides[:-1], rshape[-1:], rstrides[-1:], inner)
+            self._reduce(op, inner, kshape, okept, st[:len(kshape)], rshape[:-1], st[len(kshape):], out)
+            return
+        form = _reduce_form(wg, kshape, xkept, rshape, rstrides)
+        cols = REDUCE_LANES if form == "cols" else 1
+        items = M // cols
+        # items on CPUs (PoCL runs a few dozen per work-group, so fewer leave cores idle), work-groups on GPUs
+        want = self.compute_units * (64 if wg == 1 else 4)
+        groups = max(1, min(-(-want // items), -(-R // (4096 if wg == 1 else wg * 16))))
         chunk = -(-R // groups) if R else 0
         dt = x.dtype.name
         if groups > 1:   # pass 1 into (M, groups) partials, pass 2 reduces them into out
@@ -552,13 +563,15 @@ class OpenCLBackend:
             dst, dst_kept, dst_off, s_g = part, (groups * s for s in contiguous_strides(kshape)), 0, 1
         else:
             dst, dst_kept, dst_off, s_g = out, okept, out.offset, 0
-        key = ("reduce", op, dt, len(kshape), len(rshape), stride_class(rstrides), wg)
+        rclass = stride_class(rstrides)
+        key = ("reduce", op, dt, len(kshape), len(rshape), rclass, wg, form)
         knl = self._kernels.get(key) or self._kernel(key, lambda: _reduce_source(
-            op, dt, len(kshape), len(rshape), stride_class(rstrides)), f"-D WG={wg}")
+            op, dt, len(kshape), len(rshape), rclass), f"-D WG={wg} -D COLS={cols} "
+            f"-D UNROLL={REDUCE_LANES if form == 'rows' else 1}")
         args = [dst.storage.buf, x.storage.buf, R, chunk, s_g,
                 self._layout(index_args(kshape, [(dst_off, tuple(dst_kept)), (x.offset, xkept)])),
                 self._layout(index_args(rshape, [(0, rstrides)]))]
-        self._launch(knl, (groups * wg, M), (wg, 1) if wg > 1 else None, args,
+        self._launch(knl, (items, groups) if cols > 1 else (groups * wg, items), (wg, 1) if wg > 1 else None, args,
                      lambda: f"{op} over {R} of {M} rows {dt}", M * R)
         if groups > 1:
             self._reduce(op, part, kshape, okept, contiguous_strides(kshape + (groups,))[:-1] if kshape else (),
@@ -852,13 +865,25 @@ def _combine(op: str, dt: str) -> str:
     return table[op].format(a="a", b="b", T=COMPUTE[dt])
 
 
+def _reduce_form(wg: int, kshape: tuple, xkept: tuple, rshape: tuple, rstrides: tuple) -> str:
+    """How a work-item walks its elements (NOTE [ Reduce forms ] in kernels/reduce.cl): 'cols', 'rows' or
+    'generic' (work-groups that share a row)."""
+    if wg > 1:
+        return "generic"
+    if xkept[-1] == 1 and rstrides[-1] != 1 and kshape[-1] % REDUCE_LANES == 0:
+        return "cols"
+    return "rows"
+
+
 def _reduce_source(op: str, dt: str, kd: int, rd: int, rclass: str) -> tuple:
     params = [index_params("k"), index_params("r")]
+    stride = {"0": "0", "1": "1"}.get(rclass, "Lr[2]")   # the one reduced dim's stride, where rd == 1
     src = template("reduce").substitute(
         PREAMBLE=preamble({dt}), T=CTYPE[dt], ACC_T=COMPUTE[dt], COMBINE=_combine(op, dt),
-        IDENTITY=IDENTITY[op](dt), PARAMS=", ".join(params), STORE=store("acc", dt),
+        IDENTITY=IDENTITY[op](dt), PARAMS=", ".join(params), STORE=store("acc", dt), STORE_J=store("acc[j]", dt),
         KEPT_INDEX=index_code("k", kd, ["out", "x"], ["s", "s"], "m"),
-        RED_INDEX=index_code("r", rd, ["y"], [rclass], "r"))
+        RED_INDEX=index_code("r", rd, ["y"], [rclass], "r"),
+        AT_STRIDE=stride, AT_OFFSET=f"r * {stride}", OUT_STRIDE=f"Lk[{2 * kd}]")
     return src, "reduce", [None, None, np.int64, np.int64, np.int64] + [None] * len(params)
 
 
