@@ -223,6 +223,10 @@ CASES = [  # id, distgrad fn, NumPy forward, NumPy d(sum(fn))/d(inputs), input s
     ("to_dtype", lambda a: a.double() * 2, lambda a: a * 2, lambda a: (np.full_like(a, 2),), [(3,)]),  # float32 run
     ("unfold", lambda a: a.unfold(0, 2, 1), lambda a: np.stack([a[:-1], a[1:]], 1),
      lambda a: (np.array([1.0, 2, 2, 1]),), [(4,)]),
+    ("unfold_gaps", lambda a: a.unfold(0, 2, 3), lambda a: np.stack([a[0:2], a[3:5]]),
+     lambda a: (np.array([1.0, 1, 0, 1, 1, 0, 0]),), [(7,)]),
+    ("unfold_overlap_step_2", lambda a: a.unfold(1, 3, 2), lambda a: np.stack([a[:, 0:3], a[:, 2:5], a[:, 4:7]], 1),
+     lambda a: (np.array([[1.0, 1, 2, 1, 2, 1, 1]] * 2),), [(2, 7)]),
     ("div_floor_zero_grad", lambda a: a + a.floor() + a.ceil() + a.round() + a.sign(),
      lambda a: a + np.floor(a) + np.ceil(a) + np.round(a) + np.sign(a), lambda a: (np.ones_like(a),), [(5,)]),
 ]
