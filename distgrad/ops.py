@@ -743,20 +743,24 @@ class Expand(ViewFunction):
 
 
 class Window(ViewFunction):
-    """A view made by a layout function f(View) -> View whose windows do not overlap (basic indexing, diagonal). The
-    backward copies the gradient into f(zeros)."""
+    """A view made by a layout function f(View) -> View (basic indexing, diagonal, unfold). The backward writes the
+    gradient into f(zeros): a copy when windows do not overlap, a scatter-add through an index map when they do."""
     grad_fn_name = "AsStridedBackward0"
 
     @staticmethod
-    def forward(ctx, x: View, layout) -> View:
-        ctx.shape, ctx.layout = x.shape, layout
+    def forward(ctx, x: View, layout, overlapping: bool = False) -> View:
+        ctx.shape, ctx.layout, ctx.overlapping = x.shape, layout, overlapping
         ctx.dtype, ctx.backend = x.storage.dtype, x.storage.backend
         return layout(x)
 
     @staticmethod
     def backward(ctx, g: View):
         zeros = P.full(ctx.shape, 0, ctx.dtype, ctx.backend)
-        P.copy(g, out=ctx.layout(zeros))
+        if not ctx.overlapping:
+            P.copy(g, out=ctx.layout(zeros))
+            return zeros
+        n = zeros.numel
+        _scatter_add(V.reshape(zeros, (n,)), ctx.layout(V.reshape(P.arange(n, ctx.backend), ctx.shape)), g)
         return zeros
 
 
@@ -823,26 +827,8 @@ class Diagonal(Window):
     grad_fn_name = "DiagonalBackward0"
 
 
-class Unfold(ViewFunction):
-    """Windows of `size` every `step` along dim (Tensor.unfold, the windows of conv2d and the pools)."""
+class Unfold(Window):
     grad_fn_name = "UnfoldBackward0"
-
-    @staticmethod
-    def forward(ctx, x: View, dim: int, size: int, step: int) -> View:
-        ctx.shape, ctx.dim, ctx.size, ctx.step = x.shape, dim, size, step
-        ctx.dtype, ctx.backend = x.storage.dtype, x.storage.backend
-        return V.unfold(x, dim, size, step)
-
-    @staticmethod
-    def backward(ctx, g: View):
-        """Window position k's gradient, added into the input elements k, k + step, ... in turn: `size` strided adds
-        (a scatter through an index map, as Window does, reads a position per element and was ~10x slower)."""
-        grad = P.full(ctx.shape, 0, ctx.dtype, ctx.backend)
-        windows = V.unfold(grad, ctx.dim, ctx.size, ctx.step)
-        for k in range(ctx.size):
-            at_k = View(windows.storage, windows.shape[:-1], windows.strides[:-1], windows.offset + k * windows.strides[-1])
-            P.binary("add", at_k, View(g.storage, g.shape[:-1], g.strides[:-1], g.offset + k * g.strides[-1]), out=at_k)
-        return grad
 
 
 # ------------------------------------------------------------------------------------------------------------ copies

@@ -225,7 +225,7 @@ class ShapeOps:
         d = wrap_dim(dimension, max(1, self.ndim))
         if size > self._view.shape[d]:
             raise RuntimeError(f"maximum size for tensor at dimension {d} is {self._view.shape[d]} but size is {size}")
-        return ops.Unfold.apply(self, dim=d, size=size, step=step)
+        return ops.Unfold.apply(self, layout=lambda v: V.unfold(v, d, size, step), overlapping=step < size)
 
     def flip(self, *dims: Any) -> Any:
         out = self

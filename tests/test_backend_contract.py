@@ -448,6 +448,7 @@ REDUCE_FORM_CASES = [
     ((70001,), "contiguous", (0,), ["rows", "rows"]),
     ((6, 4, 35), "contiguous", (0, 2), ["rows", "rows"]),  # two reduced dims: the inner one first
     ((4, 32, 3, 5), "contiguous", (0, 2, 3), ["rows", "rows"]),   # a batch norm's statistics
+    ((32, 40), "transposed", (0, 1), ["rows", "rows"]),    # the reduced dim of stride 1 first, though it comes first
 ]
 
 

@@ -544,11 +544,14 @@ class OpenCLBackend:
         # still cost ~0.7 ns per row (an (S, M, N) sum over S): the item launch leaves its group size to the driver;
         # rows along dim 0 in explicit groups of 64 would be the next step.
         wg = self.wg if R > self.wg else 1
-        if wg == 1 and len(rshape) > 1:   # the innermost reduced dim first, then the rest (NOTE [ Reduce forms ])
-            kr = kshape + rshape[:-1]
+        if wg == 1 and len(rshape) > 1:   # the reduced dim of smallest stride first, then the rest (NOTE [ Reduce forms ])
+            d = min(range(len(rshape)), key=lambda k: abs(rstrides[k]))
+            rest = [k for k in range(len(rshape)) if k != d]
+            kr = kshape + tuple(rshape[k] for k in rest)
             inner, st = self.alloc(kr, x.dtype), contiguous_strides(kr)
-            self._reduce(op, x, kr, st, xkept + rstrides[:-1], rshape[-1:], rstrides[-1:], inner)
-            self._reduce(op, inner, kshape, okept, st[:len(kshape)], rshape[:-1], st[len(kshape):], out)
+            self._reduce(op, x, kr, st, xkept + tuple(rstrides[k] for k in rest), rshape[d:d + 1], rstrides[d:d + 1],
+                         inner)
+            self._reduce(op, inner, kshape, okept, st[:len(kshape)], kr[len(kshape):], st[len(kshape):], out)
             return
         form = _reduce_form(wg, kshape, xkept, rshape, rstrides)
         cols = REDUCE_LANES if form == "cols" else 1

@@ -9,8 +9,8 @@ ${PREAMBLE}
 // compiler may reorder (float addition is not associative): 2-4 GB/s on PoCL. An item that runs alone (WG == 1)
 // keeps UNROLL or COLS independent accumulators instead, which the compiler vectorises and pipelines (5-10x on
 // PoCL). These forms take one reduced dim (after collapsing), so the caller reduces several (a batch norm's N, H, W)
-// one at a time, the innermost first. The two forms:
-// - ROWS (UNROLL lanes): lane j takes elements r, r + UNROLL, ... of the item's chunk; the lanes are combined as a
+// one at a time, the one of smallest stride first. The two forms:
+// - ROWS (UNROLL lanes): lane j takes elements j, j + UNROLL, ... of the item's chunk; the lanes are combined as a
 //   tree at the end. Used when the reduced dim is contiguous or no kept dim is.
 // - COLS: the item computes COLS consecutive outputs whose inputs lie side by side in x (the innermost kept dim is
 //   contiguous in x, as in a sum over the batch dim), so each step loads COLS adjacent elements.
