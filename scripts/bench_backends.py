@@ -105,28 +105,36 @@ calls = {{"prebuilt kernel": lambda: cl.enqueue_nd_range_kernel(be.queue, knl, (
           "binary() primitive": lambda: be.binary("add", x, x, out=x),
           "binary() primitive, new output": lambda: be.binary("add", x, x),
           "fill() primitive (a constant)": lambda: be.fill(x, 0.5)}}
-queued = {{what: [] for what in calls}}
-drained = {{what: [] for what in calls}}
+MODES = ("device held", "device running")
+queued = {{(mode, what): [] for mode in MODES for what in calls}}
+drained = []
 for _ in range({batches}):          # interleaved batches: a quiet or busy moment hits every row alike
-    for what, fn in calls.items():
-        be.synchronize()
-        t = time.perf_counter()
-        for _ in range({per_batch}):
-            fn()
-        be.flush()                  # batched launches count when they reach the queue (NOTE [ Launch batching ])
-        t1 = time.perf_counter()
-        be.synchronize()
-        queued[what].append((t1 - t) / {per_batch} * 1e6)
-        drained[what].append((time.perf_counter() - t) / {per_batch} * 1e6)
+    for mode in MODES:
+        for what, fn in calls.items():
+            be.synchronize()
+            if mode == "device held":   # the launches wait behind a gate, as behind a busy device's earlier work
+                gate = cl.UserEvent(be.ctx)
+                cl.enqueue_barrier(be.queue, wait_for=[gate])
+            t = time.perf_counter()
+            for _ in range({per_batch}):
+                fn()
+            be.flush()              # batched launches count when they reach the queue (NOTE [ Launch batching ])
+            t1 = time.perf_counter()
+            if mode == "device held":
+                gate.set_status(cl.command_execution_status.COMPLETE)
+            be.synchronize()
+            queued[mode, what].append((t1 - t) / {per_batch} * 1e6)
+            if mode == "device running" and what == "prebuilt kernel":
+                drained.append((time.perf_counter() - t) / {per_batch} * 1e6)
 sync = []
 for _ in range(200):
     t = time.perf_counter()
     cl.enqueue_nd_range_kernel(be.queue, knl, (64,), None)
     be.synchronize()
     sync.append((time.perf_counter() - t) * 1e6)
-for what in calls:
-    print(f"queued launch, {{what}}", statistics.median(queued[what]), sep="\t")
-print("queued launches incl. the device's run, prebuilt", statistics.median(drained["prebuilt kernel"]), sep="\t")
+for mode, what in queued:
+    print(f"queued launch ({{mode}}), {{what}}", statistics.median(queued[mode, what]), sep="\t")
+print("queued launches incl. the device's run, prebuilt", statistics.median(drained), sep="\t")
 print("synchronous launch (enqueue + wait), prebuilt", statistics.median(sync), sep="\t")
 """
 
@@ -135,8 +143,10 @@ def launch_overhead(index: int, children: int = 3, batches: int = 15, per_batch:
     """Microseconds per launch: the median over `children` fresh child processes (so the GEMM runs' BLAS threads and
     buffers do not compete, and one process's unlucky placement does not decide) of each child's median over
     interleaved batches. Rows: the host's cost of a queued launch of a prebuilt kernel, of an empty kernel (what the
-    driver itself costs) and of whole primitive calls (what ops pay), the same queued launches until the device has
-    run them, and a synchronous launch."""
+    driver itself costs) and of whole primitive calls (what ops pay), each in two modes: "device held", queued behind a
+    gate as behind a busy device's earlier work, so the cost is the launch's alone; and "device running", where the
+    device runs the launches as they come (on a CPU device its threads then share the host's cores with the caller).
+    Then the same queued launches until the device has run them, and a synchronous launch."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     code = LAUNCH_CHILD.format(index=index, batches=batches, per_batch=per_batch)
     runs: dict[str, list[float]] = {}
@@ -209,9 +219,10 @@ def main() -> None:
             g = sum_opencl(be, shape, axes)
             rows.append((name, f"sum over {what}", g, f"GB/s  {g / ref:.2f}x NumPy"))
         launches = launch_overhead(info.index)
-        floor = launches["queued launch, empty kernel (the driver's floor)"]
-        rows += [(name, what, us, f"us  {us / floor:.2f}x the floor" if what.startswith("queued launch,") else "us")
-                 for what, us in launches.items()]
+        for what, us in launches.items():
+            mode = what.partition("(")[2].partition(")")[0]   # each queued row against the floor in its own mode
+            floor = launches.get(f"queued launch ({mode}), empty kernel (the driver's floor)")
+            rows.append((name, what, us, f"us  {us / floor:.2f}x the floor" if floor else "us"))
         cold, warm = startup(info.index)
         rows.append((name, "start-up, 1st process (cold)", cold, "s"))
         rows.append((name, "start-up, 2nd process (cached)", warm, f"s  {cold / warm:.1f}x faster"))
