@@ -335,6 +335,64 @@ def test_where_large_is_bit_exact(be, dtype):
     got = be.to_numpy(be.where(c, a, be.from_numpy(b_vals)))
     assert got.dtype == ref.dtype and got.tobytes() == ref.tobytes()
 
+def _window(be, values: np.ndarray, shape: tuple, strides: tuple, offset: int) -> tuple[View, np.ndarray]:
+    """A View of `values` (stored flat) with this geometry, and the NumPy view it equals."""
+    flat = values.reshape(-1)
+    ref = np.lib.stride_tricks.as_strided(flat[offset:], shape, [s * flat.itemsize for s in strides])
+    return View(be.from_numpy(flat.copy()).storage, shape, strides, offset), ref
+
+
+# (what it stands for, base length, shape, strides, offset, (global, local) sizes: NOTE [ Elementwise forms ])
+ELEMENTWISE_FORM_CASES = [
+    ("im2col copy, 6 dims", 2 * 3 * 6 * 6, (3, 3, 3, 2, 4, 4), (36, 6, 1, 108, 6, 1), 0, ((4, 224), (4, 16))),
+    ("col2im add, 4 dims", 2 * 3 * 6 * 6, (2, 3, 4, 4), (108, 36, 6, 1), 7, ((4, 32), (4, 16))),
+    ("rows past the end", 7 * 20, (7, 16), (20, 1), 2, ((16, 8), (16, 4))),
+    ("transposed, inner 50", 50 * 3, (3, 50), (1, 3), 0, ((50, 3), (50, 1))),
+    ("inner 67: no divisor to 64", 5 * 70, (5, 67), (70, 1), 1, ((384,), None)),
+    ("step 2 inner 10", 4 * 24, (4, 10), (24, 2), 3, ((10, 6), (10, 6))),
+    ("contiguous: one dim", 6 * 8, (6, 8), (8, 1), 0, ((64,), None)),
+]
+
+
+@pytest.mark.oclgrind
+@pytest.mark.parametrize("what,length,shape,strides,offset,sizes", ELEMENTWISE_FORM_CASES, ids=lambda c: str(c))
+def test_elementwise_forms_match_numpy(be, what, length, shape, strides, offset, sizes):
+    """Copies, negations, in-place adds into strided windows (col2im), broadcasts and where() in both forms, on exact-size
+    buffers under oclgrind; the launch sizes each layout gets are asserted."""
+    values = rand((length,))
+    x, ref = _window(be, values, shape, strides, offset)
+    check(be, be.copy(x), np.ascontiguousarray(ref), exact=True)
+    check(be, be.unary("neg", x), -ref, exact=True)
+    if be is not CPU:
+        (plan,) = [p for key, p in be._ew_plans.items() if key[0][0] == "neg" and key[3:6:2] == (shape, strides)]
+        assert (plan.gsize, plan.lsize) == sizes
+    other = rand(shape, seed=1)
+    expected = values.copy()
+    if ref.size == len(np.unique(_window(CPU, np.arange(length), shape, strides, offset)[1])):   # no overlaps
+        be.binary("add", x, be.from_numpy(other), out=x)      # into the window: the elements around it stay
+        np.lib.stride_tricks.as_strided(expected[offset:], shape, [s * 4 for s in strides])[...] += other
+    check(be, View(x.storage, (length,), (1,), 0), expected, exact=True)
+    row = rand(shape[-1:], seed=2)
+    bcast = View(be.from_numpy(row).storage, shape, (0,) * (len(shape) - 1) + (1,), 0)
+    cond = rand(shape, np.bool_, seed=3)
+    got = be.where(be.from_numpy(cond), x, bcast)
+    check(be, got, np.where(cond, np.ascontiguousarray(_window(CPU, expected, shape, strides, offset)[1]), row),
+          exact=True)
+
+
+def test_elementwise_rows_fit_a_small_work_group(be, monkeypatch):
+    """With a device's work-group limit under ROW_GROUP, a row's items split across groups (across = 8 of 16)."""
+    if be is CPU:
+        pytest.skip("the forms are the OpenCL kernel's")
+    monkeypatch.setattr(be, "max_wg", 8)
+    monkeypatch.setattr(be, "_ew_plans", {})
+    values = rand((3 * 5 * 20,))
+    x, ref = _window(be, values, (3, 5, 16), (100, 20, 1), 1)
+    check(be, be.unary("neg", x), -ref, exact=True)
+    (plan,) = be._ew_plans.values()
+    assert (plan.gsize, plan.lsize) == ((16, 15), (8, 1))
+
+
 # ---- fused ----------------------------------------------------------------------------------------------------------
 
 RELU_FMA = ("max", ("add", ("mul", ("in", 0), ("in", 1)), ("in", 2)), ("const", 0.0))

@@ -197,9 +197,11 @@ def index_params(prefix: str) -> str:
     return f"__constant const long *restrict L{prefix}"
 
 
-def index_code(prefix: str, ndim: int, names: list[str], classes: list[str], linear: str, first: int = 0) -> str:
+def index_code(prefix: str, ndim: int, names: list[str], classes: list[str], linear: str, first: int = 0,
+               inner: str | None = None) -> str:
     """C statements that turn the linear index `linear` into element offsets o_<name> (row-major over the shape),
-    reading the layout at L<prefix>[first:]: the shape, then (offset, *strides) per operand, as index_args."""
+    reading the layout at L<prefix>[first:]: the shape, then (offset, *strides) per operand, as index_args. With
+    `inner`, that expression is the innermost coordinate and `linear` numbers the rows (the other dims)."""
     at = iter(range(first, first + ndim + len(names) * (ndim + 1)))
     shape = [f"L{prefix}[{next(at)}]" for _ in range(ndim)]
     offsets, strides = {}, {}
@@ -211,7 +213,10 @@ def index_code(prefix: str, ndim: int, names: list[str], classes: list[str], lin
         lines.append(f"long o_{name} = {offsets[name]};")
     for k in reversed(range(ndim)):
         c = f"c{prefix}{k}"
-        lines.append(f"long {c} = r{prefix} % {shape[k]}; r{prefix} /= {shape[k]};" if k else f"long {c} = r{prefix};")
+        if k == ndim - 1 and inner is not None:
+            lines.append(f"long {c} = {inner};")
+        else:
+            lines.append(f"long {c} = r{prefix} % {shape[k]}; r{prefix} /= {shape[k]};" if k else f"long {c} = r{prefix};")
         for name, cls in zip(names, classes):
             if k == ndim - 1 and cls == "0":
                 continue

@@ -13,20 +13,12 @@ from distgrad.dims import wrap_dim
 from distgrad.dtypes import int64, result_type
 from distgrad.function import enable_grad, is_grad_enabled, no_grad
 from distgrad.joining import broadcast_tensors, cat, where
+from distgrad.nn.named_function import NamedFunction
+from distgrad.nn.windows import Im2Col, MaxPool2DWithIndices, max_over_windows, windows
 from distgrad.tensor import Tensor
 
 
-class _Op(autograd.Function):
-    """A Function written with Tensor ops whose graph node carries PyTorch's name (`NllLossBackward0`)."""
-
-    grad_fn_name: str | None = None       # PyTorch's node name when it is not f"{cls.__name__}Backward0"
-
-    def __init_subclass__(cls, **kw: Any) -> None:
-        super().__init_subclass__(**kw)
-        cls._Node.__name__ = cls._Node.__qualname__ = cls.__dict__.get("grad_fn_name") or f"{cls.__name__}Backward0"
-
-
-class _DivByCount(_Op):
+class _DivByCount(NamedFunction):
     """x / n for an element count n, as PyTorch's C++ losses divide (node DivBackward1, its div by a Scalar)."""
 
     grad_fn_name = "DivBackward1"
@@ -41,7 +33,7 @@ class _DivByCount(_Op):
         return grad / ctx.n, None
 
 
-class _LinearComposite(_Op):
+class _LinearComposite(NamedFunction):
     """A composite of Tensor ops that is linear in its input, shown as one graph node with PyTorch's name
     (`AvgPool2DBackward0`). Forward records the composite's own graph, and backward runs it and lets it go, as
     PyTorch's node keeps no tensor after a backward. Being linear, its gradient does not depend on the input, so a
@@ -411,7 +403,7 @@ def _same_padding(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> list[in
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
            dilation: Any = 1, groups: int = 1) -> Tensor:
-    """2-d cross-correlation: windows (Tensor.unfold) times the weight matrix, one matmul per group."""
+    """2-d cross-correlation: the weight matrix times the input's windows as columns (Im2Col), one matmul per group."""
     return conv2d_then(None, input, weight, bias, stride, padding, dilation, groups)
 
 
@@ -437,18 +429,21 @@ def conv2d_then(epilogue: str | None, input: Tensor, weight: Tensor, bias: Tenso
         ph, pw = _pair(padding)
         pads = [pw, pw, ph, ph]
     x = input if not any(pads) else pad(input, pads)
-    win = x.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)       # N, C, OH, OW, kh', kw'
-    if dh > 1 or dw > 1:
-        win = win[..., ::dh, ::dw]
-    n, _, oh, ow = win.shape[:4]
-    cols = win.reshape(n, groups, cg, oh, ow, kh, kw).permute(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * oh * ow, -1)
-    w = weight.reshape(groups, out_c // groups, cg * kh * kw).transpose(1, 2)
-    out = cols.matmul(w).reshape(groups, n, oh, ow, out_c // groups).permute(1, 0, 4, 2, 3).reshape(n, out_c, oh, ow)
+    n, (hp, wp) = x.shape[0], x.shape[-2:]
+    oh, ow = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+    if oh < 1 or ow < 1:
+        raise RuntimeError(f"Calculated padded input size per channel: ({hp} x {wp}). Kernel size: "
+                           f"({dh * (kh - 1) + 1} x {dw * (kw - 1) + 1}). Kernel size can't be greater than actual "
+                           "input size")
+    cols = Im2Col.apply(x, (kh, kw), (sh, sw), (dh, dw)).reshape(groups, cg * kh * kw, n * oh * ow)
+    out = weight.reshape(groups, out_c // groups, cg * kh * kw).matmul(cols)     # groups, out_c / groups, N * OH * OW
+    out = out.reshape(out_c, n, oh, ow).transpose(0, 1)
     if bias is None:
         if epilogue is not None:
             raise ValueError("conv2d_then: an epilogue rides on the bias add; without a bias apply it as its own op")
-        return out
-    return ops.Add.apply(*out._broadcast(bias.reshape(1, -1, 1, 1)), epilogue=epilogue)
+        return out.contiguous()
+    # the add's result has the transposed layout on cpu (NumPy keeps its input's order): conv2d's output is contiguous
+    return ops.Add.apply(*out._broadcast(bias.reshape(1, -1, 1, 1)), epilogue=epilogue).contiguous()
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
@@ -501,10 +496,10 @@ def _check_pool_padding(kernel: tuple[int, int], padding: tuple[int, int], dilat
                            f"padW = {padding[1]}, padH = {padding[0]}, kW = {kernel[1]}, kH = {kernel[0]}")
 
 
-def _pool_windows(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
-                  fill: float, overhang_fill: float | None = None) -> Tensor:
-    """(..., OH, OW, kh, kw) windows over the last two dims; padding takes fill, and the windows ceil_mode adds past
-    the padded input take overhang_fill (fill when None)."""
+def _pool_padded(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
+                 fill: float, overhang_fill: float | None = None) -> tuple[Tensor, tuple]:
+    """The input padded for pooling, and its windows' (kernel, stride, dilation): padding takes fill, and the windows
+    ceil_mode adds past the padded input take overhang_fill (fill when None)."""
     (kh, kw), (ph, pw), (dh, dw) = _pair(kernel_size), _pair(padding), _pair(dilation)
     sh, sw = _pair(stride if stride is not None and stride != [] else kernel_size)
     _check_pool_padding((kh, kw), (ph, pw), (dh, dw))
@@ -523,9 +518,14 @@ def _pool_windows(input: Tensor, kernel_size: Any, stride: Any, padding: Any, di
     x = pad(input, [pw, pw, ph, ph], value=fill) if ph or pw else input
     if any(extra):
         x = pad(x, [0, extra[1], 0, extra[0]], value=fill if overhang_fill is None else overhang_fill)
-    h = x.ndim - 2     # unfold appends a dim, so the width dim is named from the front
-    win = x.unfold(h, dh * (kh - 1) + 1, sh).unfold(h + 1, dw * (kw - 1) + 1, sw)
-    return win[..., ::dh, ::dw] if dh > 1 or dw > 1 else win
+    return x, ((kh, kw), (sh, sw), (dh, dw))
+
+
+def _pool_windows(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
+                  fill: float, overhang_fill: float | None = None) -> Tensor:
+    """(..., OH, OW, kh, kw) windows over the last two dims, of the input padded as by _pool_padded."""
+    x, geometry = _pool_padded(input, kernel_size, stride, padding, dilation, ceil_mode, fill, overhang_fill)
+    return windows(x, *geometry)
 
 
 def _window_starts(n: int, k: int, s: int, p: int, d: int, n_out: int) -> list[int]:
@@ -533,54 +533,31 @@ def _window_starts(n: int, k: int, s: int, p: int, d: int, n_out: int) -> list[i
     return [(i * s - p) + max(0, -(i * s - p) + d - 1) // d * d for i in range(n_out)]
 
 
-class MaxPool2DWithIndices(_Op):
-    """The input elements at the given flat per-plane positions, the gradient to those elements only; position H * W
-    (a window over padding only) reads -inf and takes no gradient."""
-
-    @staticmethod
-    def forward(ctx: Any, input: Tensor, positions: Tensor, past_plane: bool) -> Tensor:
-        ctx.positions, ctx.shape = positions.flatten(-2), input.shape
-        plane = input.flatten(-2)
-        if past_plane:          # some position is H * W
-            plane = cat([plane, plane.new_full((*plane.shape[:-1], 1), -math.inf)], -1)
-        return plane.gather(-1, ctx.positions).reshape(positions.shape)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple:
-        hw = ctx.shape[-2] * ctx.shape[-1]
-        plane = zeros(*ctx.shape[:-2], hw + 1, dtype=grad.dtype, device=grad.device)
-        plane = plane.scatter_add(-1, ctx.positions, grad.flatten(-2))
-        return plane.narrow(-1, 0, hw).reshape(ctx.shape), None, None
-
-
 def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """Maximum over each window; with return_indices, also each maximum's flat index in its (H, W) plane (int64).
 
-    As PyTorch, a window whose maximum is -inf reports its first in-bounds element. Differs from PyTorch: a window over
-    padding only (possible with dilation) gives -inf and PyTorch's index, but no gradient, where PyTorch's backward
-    sends it to that flat index (another element, or none past the plane)."""
-    windows = _pool_windows(input, kernel_size, stride, padding, dilation, ceil_mode, -math.inf)
+    As PyTorch's CPU kernel: the first maximum in row-major order, except that a later NaN wins, and a window whose
+    maximum is -inf reports its first in-bounds element. Differs from PyTorch: a window over padding only (possible
+    with dilation) gives -inf and PyTorch's index, but no gradient, where PyTorch's backward sends it to that flat
+    index (another element, or none past the plane)."""
     h, w = input.shape[-2:]
-    plane = arange(h * w, device=input.device).reshape(h, w)
-    where_in_plane = _pool_windows(plane, kernel_size, stride, padding, dilation, ceil_mode, -1).flatten(-2)
-    first_max = windows.flatten(-2).argmax(-1, keepdim=True)
-    indices = where_in_plane.expand(*first_max.shape[:-1], where_in_plane.shape[-1]).gather(-1, first_max).squeeze(-1)
-    (kh, kw), (ph, pw), (dh, dw) = _pair(kernel_size), _pair(padding), _pair(dilation)
-    positions, past_plane = indices, False
-    if ph or pw:        # without padding a window's first element is in bounds, and argmax's ties already pick it
-        sh, sw = _pair(stride if stride is not None and stride != [] else kernel_size)
-        rows = _window_starts(h, kh, sh, ph, dh, windows.shape[-4])
-        cols = _window_starts(w, kw, sw, pw, dw, windows.shape[-3])
-        # padding holds -inf, so argmax picks it only when the window's maximum is -inf: PyTorch then reports the
-        # window's first in-bounds element
+    with no_grad():
+        x, geometry = _pool_padded(input, kernel_size, stride, padding, dilation, ceil_mode, -math.inf)
+        plane, _ = _pool_padded(arange(h * w, device=input.device).reshape(h, w), kernel_size, stride, padding,
+                                dilation, ceil_mode, -1)
+        plane = windows(plane, *geometry)
+        values, indices = max_over_windows(windows(x, *geometry), plane)
+    (kh, kw), (sh, sw), (dh, dw) = geometry
+    ph, pw = _pair(padding)
+    if ph or pw:        # without padding a window's first element is in bounds, and the running maximum starts there
+        rows = _window_starts(h, kh, sh, ph, dh, values.shape[-2])
+        cols = _window_starts(w, kw, sw, pw, dw, values.shape[-1])
+        # padding holds -inf, so a window takes it only when its maximum is -inf: PyTorch then reports the window's
+        # first in-bounds element
         starts = tensor([[r * w + c for c in cols] for r in rows], dtype=int64, device=input.device)
-        indices = positions = where(indices < 0, starts, indices)
-        past_plane = max(rows) >= h or max(cols) >= w
-        if past_plane:      # windows over padding only (with dilation) read -inf at position h * w
-            in_bounds = tensor([[r < h and c < w for c in cols] for r in rows], device=input.device)
-            positions = where(in_bounds, indices, h * w)
-    out = MaxPool2DWithIndices.apply(input, positions, past_plane)
+        indices = where(indices < 0, starts, indices)
+    out = MaxPool2DWithIndices.apply(input, values, indices, plane, x.shape, (ph, pw), geometry)
     return (out, indices) if return_indices else out
 
 
@@ -599,7 +576,7 @@ def _unpool_output_size(input: Tensor, kernel: tuple, stride: tuple, padding: tu
     return list(output_size)
 
 
-class MaxUnpool2D(_Op):
+class MaxUnpool2D(NamedFunction):
     """Scatter each input element to its flat index in a zero (OH, OW) plane."""
 
     @staticmethod
@@ -861,7 +838,7 @@ def _mean_scale(reduction: str, n: int) -> float:
     return 1.0 / n if reduction == "mean" else 1.0
 
 
-class MseLoss(_Op):
+class MseLoss(NamedFunction):
     """(x - y)^2, reduced."""
 
     @staticmethod
@@ -897,7 +874,7 @@ def l1_loss(input: Tensor, target: Tensor, size_average: Any = None, reduce: Any
     return _reduce((input - target).abs(), reduction)
 
 
-class SmoothL1Loss(_Op):
+class SmoothL1Loss(NamedFunction):
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta, for d = x - y; reduced."""
 
     @staticmethod
@@ -1015,7 +992,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / c)
 
 
-class BinaryCrossEntropy(_Op):
+class BinaryCrossEntropy(NamedFunction):
     """-(y log x + (1 - y) log(1 - x)) with the logs clamped at -100, as PyTorch."""
 
     @staticmethod
@@ -1046,7 +1023,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     return BinaryCrossEntropy.apply(input, target, weight, reduction)
 
 
-class BinaryCrossEntropyWithLogits(_Op):
+class BinaryCrossEntropyWithLogits(NamedFunction):
     """Binary cross entropy on logits through log-sum-exp: (1 - y) x + (1 + (pw - 1) y) softplus(-x)."""
 
     @staticmethod
