@@ -345,11 +345,12 @@ def _window(be, values: np.ndarray, shape: tuple, strides: tuple, offset: int) -
 # (what it stands for, base length, shape, strides, offset, (global, local) sizes: NOTE [ Elementwise forms ])
 ELEMENTWISE_FORM_CASES = [
     ("im2col copy, 6 dims", 2 * 3 * 6 * 6, (3, 3, 3, 2, 4, 4), (36, 6, 1, 108, 6, 1), 0, ((4, 224), (4, 16))),
-    ("col2im add, 4 dims", 2 * 3 * 6 * 6, (2, 3, 4, 4), (108, 36, 6, 1), 7, ((4, 32), (4, 16))),
-    ("rows past the end", 7 * 20, (7, 16), (20, 1), 2, ((16, 8), (16, 4))),
-    ("transposed, inner 50", 50 * 3, (3, 50), (1, 3), 0, ((50, 3), (50, 1))),
-    ("inner 67: no divisor to 64", 5 * 70, (5, 67), (70, 1), 1, ((384,), None)),
-    ("step 2 inner 10", 4 * 24, (4, 10), (24, 2), 3, ((10, 6), (10, 6))),
+    ("col2im add, 3 dims", 2 * 3 * 6 * 6, (2, 3, 4, 4), (108, 36, 6, 1), 7, ((4, 32), (4, 16))),
+    ("rows past the end", 2 * 150, (2, 7, 16), (150, 20, 1), 2, ((16, 16), (16, 4))),
+    ("transposed, inner 50", 2 * 150, (2, 3, 50), (150, 1, 3), 0, ((50, 6), (50, 1))),
+    ("inner 67: no divisor to 64", 2 * 400, (2, 5, 67), (400, 70, 1), 1, ((704,), None)),
+    ("step 2 inner 10", 3 * 100, (3, 4, 10), (100, 24, 2), 3, ((10, 12), (10, 6))),
+    ("two dims: flat", 7 * 20, (7, 16), (20, 1), 2, ((128,), None)),
     ("contiguous: one dim", 6 * 8, (6, 8), (8, 1), 0, ((64,), None)),
 ]
 
@@ -386,8 +387,8 @@ def test_elementwise_rows_fit_a_small_work_group(be, monkeypatch):
         pytest.skip("the forms are the OpenCL kernel's")
     monkeypatch.setattr(be, "max_wg", 8)
     monkeypatch.setattr(be, "_ew_plans", {})
-    values = rand((3 * 5 * 20,))
-    x, ref = _window(be, values, (3, 5, 16), (100, 20, 1), 1)
+    values = rand((3 * 110,))
+    x, ref = _window(be, values, (3, 5, 16), (110, 20, 1), 1)
     check(be, be.unary("neg", x), -ref, exact=True)
     (plan,) = be._ew_plans.values()
     assert (plan.gsize, plan.lsize) == ((16, 15), (8, 1))

@@ -123,6 +123,39 @@ def test_max_pool_gradient_goes_to_first_maximum_as_pytorch(device):
     assert type(out.grad_fn).__name__ == "MaxPool2DWithIndicesBackward0"
 
 
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("x, kw, idx", [
+    ([[1.0, NAN], [NAN, 2.0]], {"kernel_size": 2}, [[2]]),      # PyTorch 2.13: the last NaN of the window
+    ([[0.0, 1.0, 2.0, 3.0], [4.0, NAN, 6.0, 7.0], [8.0, 9.0, NAN, 11.0], [12.0, 13.0, 14.0, 15.0]],
+     {"kernel_size": 3, "stride": 1}, [[10, 10], [10, 10]]),
+], ids=["one_window", "overlapping"])
+def test_max_pool2d_nan_takes_the_last_nan_as_pytorch(x, kw, idx, device):
+    x = dg.tensor([[x]], device=device, requires_grad=True)
+    o, i = F.max_pool2d(x, return_indices=True, **kw)
+    assert np.isnan(o.detach().cpu().numpy()).all() and i[0, 0].tolist() == idx
+    o.sum().backward()
+    grad = np.zeros(x.shape[-2:])
+    np.add.at(grad.reshape(-1), np.array(idx).reshape(-1), 1.0)
+    assert x.grad[0, 0].tolist() == grad.tolist()
+
+
+@pytest.mark.parametrize("kw", [{"stride": 2, "padding": 1, "dilation": 2, "groups": 2}, {"padding": 1}])
+def test_conv_and_max_pool_gradients_on_the_device_match_cpu(kw, device):
+    """The window ops' backward (col2im, per-offset masked adds) on the device against cpu's float64 gradients, which
+    test_nn's gradcheck cases check by finite differences."""
+    x, w = R.normal(size=(2, 4, 9, 8)), R.normal(size=(6, 4 // kw.get("groups", 1), 3, 3))
+    grads = []
+    for dev, dt in (("cpu", dg.float64), (device, dg.float32)):
+        xt, wt = (dg.tensor(a, dtype=dt, device=dev, requires_grad=True) for a in (x, w))
+        out = F.max_pool2d(F.conv2d(xt, wt, **kw), 2, 1)
+        out.backward(dg.tensor(np.cos(np.arange(out.numel())).reshape(out.shape), dtype=dt, device=dev))
+        grads.append([t.grad.cpu().numpy() for t in (xt, wt)])
+    for ref, got in zip(*grads):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
 INF = float("inf")
 MINUS_INF_CASES = [  # id, input, kwargs, PyTorch 2.13's output, indices, and input gradient for upstream 1, 2, 3, ...
     ("padded", [[-INF, -INF, 1.0], [-INF, -INF, 2.0], [0.0, 3.0, -INF]], {"kernel_size": 2, "stride": 1, "padding": 1},

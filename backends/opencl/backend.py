@@ -106,12 +106,14 @@ TILES = {"tiled": {"TM": 8, "TN": 16, "TK": 1, "LX": 1, "LY": 1, "USE_LOCAL": 0,
 # NOTE [ Elementwise forms ]
 # An elementwise kernel turns each work-item's number into per-operand offsets with a div and a mod per collapsed
 # dim (NOTE [ Strided launches ]). In the flat form (1-D range) every element pays them: a 6-d im2col copy ran at
-# 0.7 GB/s on PoCL. Where two or more dims stay after collapsing, the rows form launches a 2-D range, dim 0 along the
-# innermost dim and dim 1 over the rows, in work-groups of (across, down) with `across` dividing the innermost size:
-# a group's items in one row share the row's offsets, which a CPU driver computes once per row (PoCL hoists them out
-# of its loop over dim 0; the same copy ran 5-9x faster), and on a GPU neighbouring items still touch neighbouring
-# elements. The flat form stays for 1-d launches (contiguous and plainly broadcast tensors) and for innermost sizes
-# with no divisor from 2 to ROW_GROUP. In the rows form only the padded rows past the end test their bounds.
+# 0.7 GB/s on PoCL. Where three or more dims stay after collapsing, the rows form launches a 2-D range, dim 0 along
+# the innermost dim and dim 1 over the rows, in work-groups of (across, down) with `across` dividing the innermost
+# size: a group's items in one row share the row's offsets, which a CPU driver computes once per row (PoCL hoists
+# them out of its loop over dim 0; the copy ran 9x faster, 3-d and 4-d windows 1.5-10x), and on a GPU neighbouring
+# items still touch neighbouring elements. The flat form stays for one or two dims (contiguous, broadcast or
+# transposed tensors: one div per element is cheap, and small launches such as a (256, 3) bias add ran 2-3x slower
+# in rows), and for innermost sizes with no divisor from 2 to ROW_GROUP. In the rows form only the padded rows past
+# the end test their bounds.
 ELEMENTWISE_START = {
     # The layout starts with numel. Only a work-group that reaches past it tests its items: the test is uniform in the
     # other groups, whose items PoCL then runs as vectors (relu(a*b+c): 27-35 GB/s against 21-23 with a per-item test).
@@ -540,7 +542,7 @@ class OpenCLBackend:
         cap = min(ROW_GROUP, self.max_wg)
         inner = shape[-1]
         across = next(d for d in range(min(inner, cap), 0, -1) if inner % d == 0)   # items of a group in one row
-        if len(shape) < 2 or across < 2:
+        if len(shape) < 3 or across < 2:
             return (_round_up(numel, 64),), None
         down = cap // across
         return (inner, _round_up(numel // inner, down)), (across, down)

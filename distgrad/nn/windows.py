@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from distgrad import prims as P
+from distgrad import views as V
 from distgrad.creation import zeros
-from distgrad.joining import where
 from distgrad.nn.named_function import NamedFunction
 from distgrad.tensor import Tensor
 
@@ -58,19 +59,25 @@ class Im2Col(NamedFunction):
         return gx, None, None, None
 
 
+# a running maximum's step and a gradient's masked add, each one kernel where the backend fuses (prims.fused)
+_TAKE = ("bitwise_or", ("lt", ("in", 1), ("in", 0)), ("ne", ("in", 0), ("in", 0)))   # value > best, or value is NaN
+_NEXT_INDEX = ("where", _TAKE, ("in", 2), ("in", 3))         # inputs: value, best, plane number, index
+_NEXT_BEST = ("where", _TAKE, ("in", 0), ("in", 1))
+_ADD_WHERE_TAKEN = ("add", ("in", 0), ("where", ("eq", ("in", 1), ("in", 2)), ("in", 3), ("const", 0.0)))
+
+
 def max_over_windows(win: Tensor, plane: Tensor) -> tuple[Tensor, Tensor]:
     """Each window's maximum and the `plane` number (the flat (H, W) index) of the element it took, as PyTorch's CPU
     kernel chooses: the first maximum in row-major order, except that a NaN wins over anything before it. win is the
     (..., OH, OW, kh, kw) windows view, plane the (OH, OW, kh, kw) plane numbers at the same places."""
     offsets = _offsets(tuple(win.shape[-2:]))
-    best, index = win[..., 0, 0], plane[..., 0, 0].expand(win.shape[:-2])
+    best, index = win[..., 0, 0]._view, plane[..., 0, 0].expand(win.shape[:-2])._view
     if len(offsets) == 1:       # 1x1 windows: copies, not views of the input
-        return best.clone(), index.contiguous()
+        return Tensor._make(P.copy(best)), Tensor._make(P.copy(index))
     for i, j in offsets[1:]:
-        value = win[..., i, j]
-        take = (value > best) | value.isnan()
-        best, index = where(take, value, best), where(take, plane[..., i, j], index)
-    return best, index
+        step = [win[..., i, j]._view, best, V.expand(plane[..., i, j]._view, best.shape), index]
+        best, index = P.fused(_NEXT_BEST, step[:2]), P.fused(_NEXT_INDEX, step)
+    return Tensor._make(best), Tensor._make(index)
 
 
 class MaxPool2DWithIndices(NamedFunction):
@@ -91,7 +98,9 @@ class MaxPool2DWithIndices(NamedFunction):
     def backward(ctx: Any, grad: Tensor) -> tuple:
         gx = zeros(ctx.padded_shape, dtype=grad.dtype, device=grad.device)
         win = windows(gx, *ctx.geometry)
+        taken, g = ctx.taken._view, grad._view
         for i, j in _offsets(ctx.geometry[0]):
-            win[..., i, j].add_(where(ctx.taken == ctx.plane[..., i, j], grad, 0.0))
+            at = win[..., i, j]._view
+            P.fused(_ADD_WHERE_TAKEN, [at, taken, V.expand(ctx.plane[..., i, j]._view, g.shape), g], out=at)
         (top, left), (h, w) = ctx.top_left, ctx.shape[-2:]
         return (gx[..., top:top + h, left:left + w],) + (None,) * 6
