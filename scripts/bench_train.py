@@ -1,7 +1,12 @@
-"""Training throughput (samples/s) of the 784-512-512-10 MLP, batch 64, SGD, on one device, single process.
+"""Training throughput (samples/s) of the 784-512-512-10 MLP (or a small CNN), batch 64, SGD, on one device, single
+process.
 
     python scripts/bench_train.py                     # distgrad in this process
     python scripts/bench_train.py --threads 1 2 --torch-python /work/venvs/torch/bin/python --repeats 5
+    python scripts/bench_train.py --model cnn --device opencl --steps 20
+
+--model cnn is conv-batchnorm-relu-maxpool twice (3->32->64 channels, 3x3, 32x32 images) and a linear layer: the
+convolution and pooling paths (nn/windows.py), where the MLP is GEMMs and elementwise ops.
 
 With --threads (or --torch-python), every measurement runs in a fresh subprocess with OPENBLAS_NUM_THREADS,
 OMP_NUM_THREADS and MKL_NUM_THREADS set to the thread count (PyTorch also gets torch.set_num_threads), distgrad and
@@ -22,19 +27,28 @@ HERE = os.path.abspath(__file__)
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def train_rate(lib_name: str, device: str, steps: int, batch_size: int) -> tuple[float, float]:
-    """Samples per second of wall time and per second of this process's CPU time (all its threads) of the MLP
+MODELS = {   # name: (model from an nn module, input shape of one sample)
+    "mlp": (lambda nn: nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                                     nn.Linear(512, 10)), (1, 28, 28)),
+    "cnn": (lambda nn: nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                                     nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+                                     nn.Flatten(), nn.Linear(64 * 8 * 8, 10)), (3, 32, 32)),
+}
+
+
+def train_rate(lib_name: str, device: str, steps: int, batch_size: int, model_name: str = "mlp") -> tuple[float, float]:
+    """Samples per second of wall time and per second of this process's CPU time (all its threads) of the model's
     training loop, written once for distgrad and PyTorch (same API)."""
     lib = importlib.import_module(lib_name)
     if lib_name == "torch" and os.environ.get("OMP_NUM_THREADS"):
         lib.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     nn = lib.nn
     lib.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                          nn.Linear(512, 10)).to(device)
+    make, sample_shape = MODELS[model_name]
+    model = make(nn).to(device)
     opt = lib.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = nn.CrossEntropyLoss()
-    x = lib.randn(batch_size, 1, 28, 28, device=device)
+    x = lib.randn(batch_size, *sample_shape, device=device)
     y = lib.randint(0, 10, (batch_size,), device=device)
 
     def step():
@@ -57,7 +71,7 @@ def child_rate(python: str, lib_name: str, threads: int, args: argparse.Namespac
     """train_rate measured in a fresh process with `threads` threads everywhere."""
     env = dict(os.environ, **{var: str(threads) for var in THREAD_VARS})
     cmd = [python, HERE, "--lib", lib_name, "--device", args.device, "--steps", str(args.steps),
-           "--batch-size", str(args.batch_size)]
+           "--batch-size", str(args.batch_size), "--model", args.model]
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     words = out.split()
     return float(words[1]), float(words[3].lstrip("("))
@@ -96,6 +110,7 @@ def main(argv=None) -> float:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--model", default="mlp", choices=sorted(MODELS))
     parser.add_argument("--threads", type=int, nargs="+", help="compare in subprocesses with these thread counts")
     parser.add_argument("--torch-python", help="a python that imports torch, for the peer figure")
     parser.add_argument("--repeats", type=int, default=3)
@@ -103,7 +118,7 @@ def main(argv=None) -> float:
     args = parser.parse_args(argv)
     if args.threads or args.torch_python:
         return compare(args)
-    rate, cpu_rate = train_rate(args.lib, args.device, args.steps, args.batch_size)
+    rate, cpu_rate = train_rate(args.lib, args.device, args.steps, args.batch_size, args.model)
     print(f"{args.device}: {rate:.0f} samples/s ({cpu_rate:.0f} per CPU-second)")
     return rate
 

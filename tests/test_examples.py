@@ -79,8 +79,9 @@ def test_train_digits_rejects_missing_or_corrupt_idx(tmp_path):
         script.load_data(str(tmp_path))
 
 
-def test_bench_train_runs(device):
-    assert _script("bench_train").main(["--device", device, "--steps", "2"]) > 0
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_bench_train_runs(model, device):
+    assert _script("bench_train").main(["--device", device, "--steps", "2", "--model", model]) > 0
 
 
 def test_sweep_gemm_checks_each_layout_and_restores_the_tiles(device, capsys):
