@@ -350,16 +350,20 @@ ELEMENTWISE_FORM_CASES = [
     ("transposed, inner 50", 2 * 150, (2, 3, 50), (150, 1, 3), 0, ((50, 6), (50, 1))),
     ("inner 67: no divisor to 64", 2 * 400, (2, 5, 67), (400, 70, 1), 1, ((704,), None)),
     ("step 2 inner 10", 3 * 100, (3, 4, 10), (100, 24, 2), 3, ((10, 12), (10, 6))),
-    ("two dims: flat", 7 * 20, (7, 16), (20, 1), 2, ((128,), None)),
+    ("two dims", 7 * 20, (7, 16), (20, 1), 2, ((16, 8), (16, 4))),
     ("contiguous: one dim", 6 * 8, (6, 8), (8, 1), 0, ((64,), None)),
 ]
 
 
 @pytest.mark.oclgrind
 @pytest.mark.parametrize("what,length,shape,strides,offset,sizes", ELEMENTWISE_FORM_CASES, ids=lambda c: str(c))
-def test_elementwise_forms_match_numpy(be, what, length, shape, strides, offset, sizes):
-    """Copies, negations, in-place adds into strided windows (col2im), broadcasts and where() in both forms, on exact-size
-    buffers under oclgrind; the launch sizes each layout gets are asserted."""
+def test_elementwise_forms_match_numpy(be, what, length, shape, strides, offset, sizes, monkeypatch):
+    """Copies, negations, in-place adds into strided windows (col2im), broadcasts and where() in both forms, on
+    exact-size buffers under oclgrind; the launch sizes each layout gets are asserted (small layouts: the forms of
+    large ones)."""
+    if be is not CPU:
+        from distgrad.backends.opencl import backend
+        monkeypatch.setattr(backend, "ROWS_MIN_NUMEL", 0)
     values = rand((length,))
     x, ref = _window(be, values, shape, strides, offset)
     check(be, be.copy(x), np.ascontiguousarray(ref), exact=True)
@@ -382,9 +386,15 @@ def test_elementwise_forms_match_numpy(be, what, length, shape, strides, offset,
 
 
 def test_elementwise_rows_fit_a_small_work_group(be, monkeypatch):
-    """With a device's work-group limit under ROW_GROUP, a row's items split across groups (across = 8 of 16)."""
+    """With a device's work-group limit under ROW_GROUP, a row's items split across groups (across = 8 of 16); under
+    ROWS_MIN_NUMEL elements the flat form stays."""
     if be is CPU:
         pytest.skip("the forms are the OpenCL kernel's")
+    from distgrad.backends.opencl import backend
+    small = be.from_numpy(rand((40 * 20,)))
+    be.copy(View(small.storage, (8, 16), (40, 2), 0))
+    assert [p.lsize for k, p in be._ew_plans.items() if k[3] == (8, 16) and k[5] == (40, 2)] == [None]
+    monkeypatch.setattr(backend, "ROWS_MIN_NUMEL", 0)
     monkeypatch.setattr(be, "max_wg", 8)
     monkeypatch.setattr(be, "_ew_plans", {})
     values = rand((3 * 110,))

@@ -85,6 +85,7 @@ assert set(COMBINE) == set(REDUCE_OPS) and set(BETTER) == set(ARG_REDUCE_OPS) an
 MATMUL_PATHS = ("blas", "tiled", "local")
 REDUCE_LANES = 16   # accumulators per work-item in the unrolled reduce forms (NOTE [ Reduce forms ])
 ROW_GROUP = 64   # work-items per group in the rows form of elementwise kernels (NOTE [ Elementwise forms ])
+ROWS_MIN_NUMEL = 4096   # smaller elementwise launches keep the flat form
 MAX_DEFERRED = 64   # index checks waiting for the next read (NOTE [ Deferred index checks ])
 MAX_PENDING = 32   # launches batched before they are handed to the queue (NOTE [ Launch batching ])
 FLUSH_SIZE = 1 << 15   # a launch of this many work-items or elements is handed over at once
@@ -105,15 +106,16 @@ TILES = {"tiled": {"TM": 8, "TN": 16, "TK": 1, "LX": 1, "LY": 1, "USE_LOCAL": 0,
 
 # NOTE [ Elementwise forms ]
 # An elementwise kernel turns each work-item's number into per-operand offsets with a div and a mod per collapsed
-# dim (NOTE [ Strided launches ]). In the flat form (1-D range) every element pays them: a 6-d im2col copy ran at
-# 0.7 GB/s on PoCL. Where three or more dims stay after collapsing, the rows form launches a 2-D range, dim 0 along
-# the innermost dim and dim 1 over the rows, in work-groups of (across, down) with `across` dividing the innermost
-# size: a group's items in one row share the row's offsets, which a CPU driver computes once per row (PoCL hoists
-# them out of its loop over dim 0; the copy ran 9x faster, 3-d and 4-d windows 1.5-10x), and on a GPU neighbouring
-# items still touch neighbouring elements. The flat form stays for one or two dims (contiguous, broadcast or
-# transposed tensors: one div per element is cheap, and small launches such as a (256, 3) bias add ran 2-3x slower
-# in rows), and for innermost sizes with no divisor from 2 to ROW_GROUP. In the rows form only the padded rows past
-# the end test their bounds.
+# dim (NOTE [ Strided launches ]). In the flat form (1-D range) every element pays them, and a 64-bit division by a
+# run-time size is slow on CPUs: a 6-d im2col copy ran at 0.7 GB/s on PoCL. Where two or more dims stay after
+# collapsing, the rows form launches a 2-D range, dim 0 along the innermost dim and dim 1 over the rows, in
+# work-groups of (across, down) with `across` dividing the innermost size: a group's items in one row share the
+# row's offsets, which a CPU driver computes once per row (PoCL hoists them out of its loop over dim 0), and on a GPU
+# neighbouring items still touch neighbouring elements. Measured on PoCL, interleaved: the 6-d copy 9x faster, 3-d
+# and 4-d windows 1.5-10x, a (4096, 512) bias add 5x, a stride-2 (32768, 16) add 3x. The flat form stays for 1-d
+# launches (contiguous and plainly broadcast tensors), for launches under ROWS_MIN_NUMEL elements (a (256, 3) bias
+# add, 40 us, was no faster in rows), and for innermost sizes with no divisor from 2 to ROW_GROUP. In the rows form
+# only the padded rows past the end test their bounds.
 ELEMENTWISE_START = {
     # The layout starts with numel. Only a work-group that reaches past it tests its items: the test is uniform in the
     # other groups, whose items PoCL then runs as vectors (relu(a*b+c): 27-35 GB/s against 21-23 with a per-item test).
@@ -542,7 +544,7 @@ class OpenCLBackend:
         cap = min(ROW_GROUP, self.max_wg)
         inner = shape[-1]
         across = next(d for d in range(min(inner, cap), 0, -1) if inner % d == 0)   # items of a group in one row
-        if len(shape) < 3 or across < 2:
+        if len(shape) < 2 or across < 2 or numel < ROWS_MIN_NUMEL:
             return (_round_up(numel, 64),), None
         down = cap // across
         return (inner, _round_up(numel // inner, down)), (across, down)
