@@ -6,9 +6,10 @@ windows(x) is a view (..., OH, OW, kh, kw). Its slice at one kernel offset (i, j
 strided view of x of shape (..., OH, OW): distinct windows read distinct elements there, even when the windows
 overlap. So a gradient for all windows at one offset goes in with one elementwise add into that slice, and kh * kw
 such adds give the whole gradient, where Tensor.unfold's generic backward scatter-adds through an index map
-(ops.Window), several times slower (on the NumPy backend, 5-10x for a 3x3 conv). Im2Col is conv2d's unfold with
-that backward (col2im); max pooling keeps a running maximum over the offsets, in PyTorch's order, and sends each
-gradient to its offset with a masked add.
+(ops.Window). Im2Col is conv2d's unfold with that backward (col2im): a 3x3 conv2d's forward and backward on a
+(64, 32, 16, 16) input took 35-41 ms instead of 131 on the NumPy backend, 38 instead of 98-138 on PoCL. Max pooling
+keeps a running maximum over the offsets, in PyTorch's order, and sends each gradient to its offset with a masked
+add, where it took an argmax, a gather and a scatter-add before.
 """
 from __future__ import annotations
 
