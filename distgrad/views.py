@@ -95,6 +95,20 @@ def unfold(v: View, dim: int, size: int, step: int) -> View:
     return View(v.storage, shape, strides, v.offset)
 
 
+def windows(v: View, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> View:
+    """The (..., OH, OW, kh, kw) windows over v's last two dims (no padding); windows may overlap."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    (h, w), (th, tw) = v.shape[-2:], v.strides[-2:]
+    oh, ow = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
+    return View(v.storage, v.shape[:-2] + (oh, ow, kh, kw), v.strides[:-2] + (th * sh, tw * sw, th * dh, tw * dw),
+                v.offset)
+
+
+def at_last_two(v: View, i: int, j: int) -> View:
+    """v[..., i, j]: for windows, every window's element at kernel offset (i, j)."""
+    return View(v.storage, v.shape[:-2], v.strides[:-2], v.offset + i * v.strides[-2] + j * v.strides[-1])
+
+
 def flat_storage(v: View) -> View:
     """The whole storage of v as a 1-D View (for scatters addressed in storage coordinates)."""
     return View(v.storage, (v.storage.size,), (1,), 0)

@@ -8,6 +8,7 @@ from typing import Any
 
 from distgrad import autograd, div, ops
 from distgrad import prims as P
+from distgrad import views as V
 from distgrad.creation import arange, ones, tensor, zeros
 from distgrad.dims import wrap_dim
 from distgrad.dtypes import int64, result_type
@@ -546,8 +547,8 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
         x, geometry = _pool_padded(input, kernel_size, stride, padding, dilation, ceil_mode, -math.inf)
         plane, _ = _pool_padded(arange(h * w, device=input.device).reshape(h, w), kernel_size, stride, padding,
                                 dilation, ceil_mode, -1)
-        plane = windows(plane, *geometry)
-        values, indices = max_over_windows(windows(x, *geometry), plane)
+        plane = V.windows(plane._view, *geometry)
+        values, indices = (Tensor._make(v) for v in max_over_windows(V.windows(x._view, *geometry), plane))
     (kh, kw), (sh, sw), (dh, dw) = geometry
     ph, pw = _pair(padding)
     if ph or pw:        # without padding a window's first element is in bounds, and the running maximum starts there

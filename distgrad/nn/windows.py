@@ -15,19 +15,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from distgrad import ops
 from distgrad import prims as P
 from distgrad import views as V
-from distgrad.creation import zeros
+from distgrad.backends.base import View
 from distgrad.nn.named_function import NamedFunction
 from distgrad.tensor import Tensor
 
 
 def windows(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> Tensor:
-    """The (..., OH, OW, kh, kw) view of x's windows over its last two dims (no padding)."""
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    h = x.ndim - 2     # unfold appends a dim, so the width dim is named from the front
-    win = x.unfold(h, dh * (kh - 1) + 1, sh).unfold(h + 1, dw * (kw - 1) + 1, sw)
-    return win[..., ::dh, ::dw] if dh > 1 or dw > 1 else win
+    """The (..., OH, OW, kh, kw) view of x's windows over its last two dims (no padding), with autograd."""
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    overlapping = any(s < span for s, span in zip(stride, spans))     # or may: the backward then scatter-adds
+    return ops.Window.apply(x, layout=lambda v: V.windows(v, kernel, stride, dilation), overlapping=overlapping)
 
 
 def _offsets(kernel: tuple[int, int]) -> list[tuple[int, int]]:
@@ -43,21 +43,24 @@ class Im2Col(NamedFunction):
     @staticmethod
     def forward(ctx: Any, x: Tensor, kernel: tuple[int, int], stride: tuple[int, int],
                 dilation: tuple[int, int]) -> Tensor:
-        win = windows(x, kernel, stride, dilation)                       # N, C, OH, OW, kh, kw
+        win = V.windows(x._view, kernel, stride, dilation)                # N, C, OH, OW, kh, kw
         n, c, oh, ow = win.shape[:4]
         ctx.shape, ctx.geometry, ctx.out_hw = x.shape, (kernel, stride, dilation), (oh, ow)
-        return win.permute(1, 4, 5, 0, 2, 3).reshape(c * kernel[0] * kernel[1], n * oh * ow)
+        cols = P.copy(V.permute(win, (1, 4, 5, 0, 2, 3)))
+        return Tensor._make(V.reshape(cols, (c * kernel[0] * kernel[1], n * oh * ow)))
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple:
         kernel = ctx.geometry[0]
         n, c = ctx.shape[:2]
-        rows = grad.reshape(c, *kernel, n, *ctx.out_hw)
-        gx = zeros(ctx.shape, dtype=grad.dtype, device=grad.device)
-        win = windows(gx, *ctx.geometry)
+        g = grad._view if grad._view.is_contiguous() else P.copy(grad._view)
+        rows = V.permute(V.reshape(g, (c, *kernel, n, *ctx.out_hw)), (3, 0, 4, 5, 1, 2))   # N, C, OH, OW, kh, kw
+        gx = P.full(ctx.shape, 0, grad.dtype, g.storage.backend)
+        win = V.windows(gx, *ctx.geometry)
         for i, j in _offsets(kernel):
-            win[..., i, j].add_(rows[:, i, j].transpose(0, 1))
-        return gx, None, None, None
+            at = V.at_last_two(win, i, j)
+            P.binary("add", at, V.at_last_two(rows, i, j), out=at)
+        return Tensor._make(gx), None, None, None
 
 
 # a running maximum's step and a gradient's masked add, each one kernel where the backend fuses (prims.fused)
@@ -67,18 +70,19 @@ _NEXT_BEST = ("where", _TAKE, ("in", 0), ("in", 1))
 _ADD_WHERE_TAKEN = ("add", ("in", 0), ("where", ("eq", ("in", 1), ("in", 2)), ("in", 3), ("const", 0.0)))
 
 
-def max_over_windows(win: Tensor, plane: Tensor) -> tuple[Tensor, Tensor]:
+def max_over_windows(win: View, plane: View) -> tuple[View, View]:
     """Each window's maximum and the `plane` number (the flat (H, W) index) of the element it took, as PyTorch's CPU
     kernel chooses: the first maximum in row-major order, except that a NaN wins over anything before it. win is the
     (..., OH, OW, kh, kw) windows view, plane the (OH, OW, kh, kw) plane numbers at the same places."""
-    offsets = _offsets(tuple(win.shape[-2:]))
-    best, index = win[..., 0, 0]._view, plane[..., 0, 0].expand(win.shape[:-2])._view
+    offsets = _offsets(win.shape[-2:])
+    best = V.at_last_two(win, 0, 0)
+    index = V.expand(V.at_last_two(plane, 0, 0), best.shape)
     if len(offsets) == 1:       # 1x1 windows: copies, not views of the input
-        return Tensor._make(P.copy(best)), Tensor._make(P.copy(index))
+        return P.copy(best), P.copy(index)
     for i, j in offsets[1:]:
-        step = [win[..., i, j]._view, best, V.expand(plane[..., i, j]._view, best.shape), index]
+        step = [V.at_last_two(win, i, j), best, V.expand(V.at_last_two(plane, i, j), best.shape), index]
         best, index = P.fused(_NEXT_BEST, step[:2]), P.fused(_NEXT_INDEX, step)
-    return Tensor._make(best), Tensor._make(index)
+    return best, index
 
 
 class MaxPool2DWithIndices(NamedFunction):
@@ -89,19 +93,20 @@ class MaxPool2DWithIndices(NamedFunction):
     padding only took no element."""
 
     @staticmethod
-    def forward(ctx: Any, input: Tensor, values: Tensor, taken: Tensor, plane: Tensor, padded_shape: tuple,
+    def forward(ctx: Any, input: Tensor, values: Tensor, taken: Tensor, plane: View, padded_shape: tuple,
                 top_left: tuple[int, int], geometry: tuple) -> Tensor:
-        ctx.shape, ctx.taken, ctx.plane = input.shape, taken, plane
+        ctx.shape, ctx.taken, ctx.plane = input.shape, taken._view, plane
         ctx.padded_shape, ctx.top_left, ctx.geometry = padded_shape, top_left, geometry
         return values
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple:
-        gx = zeros(ctx.padded_shape, dtype=grad.dtype, device=grad.device)
-        win = windows(gx, *ctx.geometry)
-        taken, g = ctx.taken._view, grad._view
+        g = grad._view
+        gx = P.full(ctx.padded_shape, 0, grad.dtype, g.storage.backend)
+        win = V.windows(gx, *ctx.geometry)
         for i, j in _offsets(ctx.geometry[0]):
-            at = win[..., i, j]._view
-            P.fused(_ADD_WHERE_TAKEN, [at, taken, V.expand(ctx.plane[..., i, j]._view, g.shape), g], out=at)
-        (top, left), (h, w) = ctx.top_left, ctx.shape[-2:]
-        return (gx[..., top:top + h, left:left + w],) + (None,) * 6
+            at = V.at_last_two(win, i, j)
+            plane = V.expand(V.at_last_two(ctx.plane, i, j), g.shape)
+            P.fused(_ADD_WHERE_TAKEN, [at, ctx.taken, plane, g], out=at)
+        (top, left), (row, col) = ctx.top_left, gx.strides[-2:]
+        return (Tensor._make(View(gx.storage, ctx.shape, gx.strides, top * row + left * col)),) + (None,) * 6
