@@ -4,9 +4,11 @@ process.
     python scripts/bench_train.py                     # distgrad in this process
     python scripts/bench_train.py --threads 1 2 --torch-python /work/venvs/torch/bin/python --repeats 5
     python scripts/bench_train.py --model cnn --device opencl --steps 20
+    python scripts/bench_train.py --model lenet --batch-size 1
 
 --model cnn is conv-batchnorm-relu-maxpool twice (3->32->64 channels, 3x3, 32x32 images) and a linear layer: the
-convolution and pooling paths (nn/windows.py), where the MLP is GEMMs and elementwise ops.
+convolution and pooling paths (nn/windows.py), where the MLP is GEMMs and elementwise ops. --model lenet is the seed's
+LeNet (5x5 convolutions); with --batch-size 1, as in the tutorial, it measures per-op overhead.
 
 With --threads (or --torch-python), every measurement runs in a fresh subprocess with OPENBLAS_NUM_THREADS,
 OMP_NUM_THREADS and MKL_NUM_THREADS set to the thread count (PyTorch also gets torch.set_num_threads), distgrad and
@@ -33,6 +35,9 @@ MODELS = {   # name: (model from an nn module, input shape of one sample)
     "cnn": (lambda nn: nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
                                      nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
                                      nn.Flatten(), nn.Linear(64 * 8 * 8, 10)), (3, 32, 32)),
+    "lenet": (lambda nn: nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                                       nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
+                                       nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10)), (1, 32, 32)),
 }
 
 

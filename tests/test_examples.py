@@ -79,7 +79,7 @@ def test_train_digits_rejects_missing_or_corrupt_idx(tmp_path):
         script.load_data(str(tmp_path))
 
 
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
+@pytest.mark.parametrize("model", ["mlp", "cnn", "lenet"])
 def test_bench_train_runs(model, device):
     assert _script("bench_train").main(["--device", device, "--steps", "2", "--model", model]) > 0
 
