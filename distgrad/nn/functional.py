@@ -11,7 +11,7 @@ from distgrad import prims as P
 from distgrad import views as V
 from distgrad.creation import arange, ones, tensor, zeros
 from distgrad.dims import wrap_dim
-from distgrad.dtypes import int64, result_type
+from distgrad.dtypes import int32, int64, result_type
 from distgrad.function import enable_grad, is_grad_enabled, no_grad
 from distgrad.joining import broadcast_tensors, cat, where
 from distgrad.nn.named_function import NamedFunction
@@ -545,8 +545,10 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
     h, w = input.shape[-2:]
     with no_grad():
         x, geometry = _pool_padded(input, kernel_size, stride, padding, dilation, ceil_mode, -math.inf)
-        plane, _ = _pool_padded(arange(h * w, device=input.device).reshape(h, w), kernel_size, stride, padding,
-                                dilation, ceil_mode, -1)
+        # int32 plane numbers while pooling (half the bytes of int64 to select and compare); the indices returned
+        # are int64, as PyTorch's
+        plane, _ = _pool_padded(arange(h * w, dtype=int32, device=input.device).reshape(h, w), kernel_size, stride,
+                                padding, dilation, ceil_mode, -1)
         plane = V.windows(plane._view, *geometry)
         values, indices = (Tensor._make(v) for v in max_over_windows(V.windows(x._view, *geometry), plane))
     (kh, kw), (sh, sw), (dh, dw) = geometry
@@ -556,10 +558,10 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
         cols = _window_starts(w, kw, sw, pw, dw, values.shape[-1])
         # padding holds -inf, so a window takes it only when its maximum is -inf: PyTorch then reports the window's
         # first in-bounds element
-        starts = tensor([[r * w + c for c in cols] for r in rows], dtype=int64, device=input.device)
+        starts = tensor([[r * w + c for c in cols] for r in rows], dtype=int32, device=input.device)
         indices = where(indices < 0, starts, indices)
     out = MaxPool2DWithIndices.apply(input, values, indices, plane, x.shape, (ph, pw), geometry)
-    return (out, indices) if return_indices else out
+    return (out, indices.long()) if return_indices else out
 
 
 def _unpool_output_size(input: Tensor, kernel: tuple, stride: tuple, padding: tuple, output_size: Any) -> list[int]:
