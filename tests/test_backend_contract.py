@@ -322,15 +322,21 @@ def test_where_strided(be):
 
 
 
+@pytest.mark.parametrize("a_kind", ["broadcast row", "scalar 0", "scalar -0.0"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int64, np.bool_])
-def test_where_large_is_bit_exact(be, dtype):
-    # large enough for the CPU backend's branch-free path; inf, nan and -0.0 must come through bit for bit
+def test_where_large_is_bit_exact(be, dtype, a_kind):
+    # large enough for the CPU backend's branch-free path, with a broadcast row or scalar (+0 and -0.0 differ in their
+    # bits); inf, nan and -0.0 must come through bit for bit
     need(be, base.DTYPE_OF_NUMPY[np.dtype(dtype)])
     c, c_vals = make(be, rand((64, 80), np.bool_), "transposed")
     b_vals = rand((64, 80), dtype, seed=2)
     if np.dtype(dtype).kind == "f":
         b_vals[0, :3] = [np.inf, np.nan, -0.0]
-    a, a_vals = make(be, rand((64, 80), dtype), "broadcast")
+    if a_kind == "broadcast row":
+        a, a_vals = make(be, rand((64, 80), dtype), "broadcast")
+    else:
+        scalar = np.array([-0.0 if a_kind == "scalar -0.0" else 0]).astype(dtype)
+        a, a_vals = View(be.from_numpy(scalar).storage, (64, 80), (0, 0), 0), np.broadcast_to(scalar[0], (64, 80))
     ref = np.where(c_vals, a_vals, b_vals)
     got = be.to_numpy(be.where(c, a, be.from_numpy(b_vals)))
     assert got.dtype == ref.dtype and got.tobytes() == ref.tobytes()
