@@ -128,3 +128,15 @@ def test_fused_conv_relu_pads_in_the_mode(device):
     x = dg.randn(1, 2, 4, 5, device=device)
     want = F.relu(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), conv.weight, conv.bias))
     np.testing.assert_allclose(model(x).detach().cpu().numpy(), want.detach().cpu().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("size, kw, message", [
+    (2, {}, "(2 x 2). Kernel size: (3 x 3)"),
+    (4, {"dilation": 2}, "(4 x 4). Kernel size: (5 x 5)"),
+])
+def test_conv2d_kernel_larger_than_input_raises_as_pytorch(size, kw, message):
+    """PyTorch 2.13's words: 'Calculated padded input size per channel: (2 x 2). Kernel size: (3 x 3). Kernel size
+    can't be greater than actual input size'."""
+    with pytest.raises(RuntimeError, match=r"^Calculated padded input size per channel: " + re.escape(message) +
+                       r"\. Kernel size can't be greater than actual input size$"):
+        F.conv2d(dg.zeros(1, 1, size, size), dg.zeros(1, 1, 3, 3), **kw)
